@@ -1,0 +1,1 @@
+export { createSealer, keyIdOf, SealError, type Sealer } from './sealer.ts';

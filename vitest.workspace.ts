@@ -1,0 +1,38 @@
+// The one list of test projects. vitest.config.ts imports it (vitest 4+ no longer reads this
+// file on its own). Each project is a kind of test, not a package: unit tests are pure and
+// fast; integration and e2e tests run against real Postgres and Redis (DATABASE_URL/REDIS_URL,
+// else testcontainers) and the Calendly simulator over HTTP.
+import type { TestProjectInlineConfiguration } from 'vitest/config';
+
+const sources = ['packages/*/src/**', 'packages/*/test/**', 'apps/*/src/**', 'apps/*/test/**'];
+
+export const projects: TestProjectInlineConfiguration[] = [
+  {
+    test: {
+      name: 'unit',
+      include: sources.map((s) => `${s}/*.test.ts`),
+      exclude: ['**/*.int.test.ts', '**/*.e2e.test.ts', '**/node_modules/**'],
+    },
+  },
+  {
+    test: {
+      name: 'integration',
+      include: sources.map((s) => `${s}/*.int.test.ts`),
+      globalSetup: ['./test/global-setup.ts'],
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+    },
+  },
+  {
+    test: {
+      name: 'e2e',
+      include: ['test/e2e/**/*.e2e.test.ts'],
+      globalSetup: ['./test/global-setup.ts'],
+      testTimeout: 60_000,
+      hookTimeout: 120_000,
+      fileParallelism: false,
+    },
+  },
+];
+
+export default projects;
