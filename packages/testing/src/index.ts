@@ -5,6 +5,9 @@ import { createDatabase, type DatabaseHandle } from '@calhook/db';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 
+export { freePort, type ScratchRedis, startScratchRedis } from './redis-server.ts';
+export { type SeededHook, seedConnectionWithHook } from './seed.ts';
+
 export function testUrls(): { databaseUrl: string; redisUrl: string } {
   return { databaseUrl: inject('databaseUrl'), redisUrl: inject('redisUrl') };
 }

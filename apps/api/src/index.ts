@@ -1,0 +1,2 @@
+export { type ApiDeps, buildApiApp } from './app.ts';
+export { type RunningApi, startApi } from './role.ts';

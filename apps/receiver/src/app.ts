@@ -1,0 +1,58 @@
+import { logRequests, serverOptions } from '@calhook/observability';
+import type { Queues } from '@calhook/queue';
+import type { HookKeyResolver } from '@calhook/webhooks';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { webhookRoutes } from './routes/webhooks.ts';
+
+export interface ReceiverDeps {
+  logger: FastifyBaseLogger;
+  hooks: HookKeyResolver;
+  queues: Queues;
+  toleranceSeconds: number;
+  /** Readiness: resolves when Redis and Postgres answer, rejects otherwise. */
+  checkReady: () => Promise<void>;
+  now?: () => number;
+  enqueueTimeoutMs?: number;
+}
+
+/** Builds the receiver; `server.ts` only listens and shuts down. Tests call this with real deps. */
+export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
+  const app = Fastify({ ...serverOptions, loggerInstance: deps.logger });
+  logRequests(app);
+
+  app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ error: 'payload_too_large', limit: '1 MiB' });
+    }
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send({ error: 'unsupported_media_type', expected: 'application/json' });
+    }
+    if (error.statusCode !== undefined && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ error: 'bad_request' });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({ error: 'internal' });
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found' }));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (request, reply) => {
+    try {
+      await deps.checkReady();
+      return { status: 'ready' };
+    } catch (error) {
+      request.log.warn({ err: error }, 'not ready');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+
+  app.register(webhookRoutes, {
+    hooks: deps.hooks,
+    queues: deps.queues,
+    toleranceSeconds: deps.toleranceSeconds,
+    now: deps.now ?? Date.now,
+    enqueueTimeoutMs: deps.enqueueTimeoutMs ?? 2_000,
+    retryAfterSeconds: 5,
+  });
+  return app;
+}

@@ -1,0 +1,3 @@
+export { buildReceiverApp, type ReceiverDeps } from './app.ts';
+export { type RunningReceiver, startReceiver } from './role.ts';
+export { MAX_BODY_BYTES } from './routes/webhooks.ts';

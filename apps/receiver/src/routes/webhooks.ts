@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { Queues } from '@calhook/queue';
+import { type HookKeyResolver, verifySignature } from '@calhook/webhooks';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+
+export interface WebhookRouteOptions {
+  hooks: HookKeyResolver;
+  queues: Queues;
+  toleranceSeconds: number;
+  now: () => number;
+  /** How long Redis may take to accept a job before we answer 503 and let Calendly retry. */
+  enqueueTimeoutMs: number;
+  /** Seconds in Retry-After on a 503. */
+  retryAfterSeconds: number;
+}
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+class EnqueueTimeout extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new EnqueueTimeout(`no answer from Redis in ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `POST /webhooks/calendly/:hookId`. The only route that sees raw bytes: its scope replaces
+ * every body parser with one that keeps the buffer, because the signature covers the exact
+ * bytes and a re-serialised JSON would not match. The body is never parsed here.
+ */
+export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
+  app: FastifyInstance,
+  options,
+) => {
+  app.removeAllContentTypeParsers();
+  for (const type of ['application/json', /^application\/[\w.-]+\+json$/]) {
+    app.addContentTypeParser(
+      type,
+      { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES },
+      (_request, body, done) => done(null, body),
+    );
+  }
+
+  app.post<{ Params: { hookId: string } }>('/webhooks/calendly/:hookId', async (request, reply) => {
+    const rawBody = request.body;
+    if (!Buffer.isBuffer(rawBody)) {
+      return reply.code(415).send({ error: 'unsupported_media_type' });
+    }
+    const lookup = await options.hooks.resolve(request.params.hookId);
+    if (lookup.kind === 'unknown') return reply.code(404).send({ error: 'unknown_hook' });
+    if (lookup.kind === 'gone') return reply.code(410).send({ error: 'hook_gone' });
+
+    const verdict = verifySignature({
+      header: request.headers['calendly-webhook-signature'] as string | undefined,
+      rawBody,
+      keys: lookup.keys,
+      toleranceSeconds: options.toleranceSeconds,
+      now: options.now(),
+    });
+    if (!verdict.ok) {
+      return reply.code(401).send({ error: 'invalid_signature', reason: verdict.reason });
+    }
+
+    const body = rawBody.toString('utf8');
+    // Same bytes for the same connection give the same job id: a retried delivery that
+    // arrives while the first job is still kept is not queued twice.
+    const jobId = createHash('sha256').update(`${lookup.connectionId}\n`).update(rawBody).digest('hex');
+    try {
+      await withTimeout(
+        options.queues.enqueue(
+          'ingest-event',
+          {
+            hookId: lookup.hookId,
+            connectionId: lookup.connectionId,
+            body,
+            receivedAt: new Date(options.now()).toISOString(),
+          },
+          { jobId },
+        ),
+        options.enqueueTimeoutMs,
+      );
+    } catch (error) {
+      request.log.warn({ err: error, hookId: lookup.hookId }, 'could not enqueue delivery');
+      return reply
+        .code(503)
+        .header('retry-after', String(options.retryAfterSeconds))
+        .send({ error: 'unavailable' });
+    }
+    return reply.code(200).send({ status: 'accepted' });
+  });
+};

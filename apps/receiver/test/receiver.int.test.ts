@@ -1,0 +1,280 @@
+// Proves the receiver answers every status in API.md's table, queues exactly one job for a
+// valid delivery (a duplicate too gets 200 but no second job), queues nothing on any
+// rejection, and answers 503 fast when Redis is down or frozen.
+import { randomBytes } from 'node:crypto';
+import { createSealer, type Sealer } from '@calhook/crypto';
+import { connections, type DatabaseHandle, webhookHooks } from '@calhook/db';
+import { createLogger } from '@calhook/observability';
+import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
+import {
+  eventually,
+  type ScratchRedis,
+  type SeededHook,
+  seedConnectionWithHook,
+  startScratchRedis,
+  testDatabase,
+  testUrls,
+  uniqueId,
+} from '@calhook/testing';
+import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
+import { eq } from 'drizzle-orm';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildReceiverApp } from '../src/app.ts';
+
+const APP_KEY = 'app-level-signing-key';
+const NOW = Date.UTC(2026, 10, 21, 12, 0, 0);
+const nowSeconds = Math.floor(NOW / 1000);
+
+let database: DatabaseHandle;
+let sealer: Sealer;
+
+function build(queues: Queues, options: { enqueueTimeoutMs?: number; graceMs?: number } = {}) {
+  return buildReceiverApp({
+    logger: createLogger({ level: 'silent' }),
+    hooks: createHookKeyResolver({
+      db: database.db,
+      sealer,
+      appSigningKey: APP_KEY,
+      gracePeriodMs: options.graceMs ?? 60_000,
+      cacheTtlMs: 0,
+      now: () => NOW,
+    }),
+    queues,
+    toleranceSeconds: 180,
+    checkReady: async () => {},
+    now: () => NOW,
+    enqueueTimeoutMs: options.enqueueTimeoutMs ?? 2_000,
+  });
+}
+
+function delivery(hook: SeededHook, overrides: { key?: string; t?: number; body?: string } = {}) {
+  const body =
+    overrides.body ??
+    `${JSON.stringify({
+      event: 'invitee.created',
+      created_at: '2026-11-21T11:59:00.000000Z',
+      created_by: hook.calendlyUserUri,
+      payload: { uri: `https://api.calendly.com/scheduled_events/E1/invitees/${randomBytes(4).toString('hex')}` },
+    })}\n`;
+  const t = overrides.t ?? nowSeconds;
+  return {
+    method: 'POST' as const,
+    url: `/webhooks/calendly/${hook.hookId}`,
+    headers: {
+      'content-type': 'application/json',
+      'calendly-webhook-signature': signatureHeader(overrides.key ?? hook.signingKey, t, body),
+    },
+    payload: body,
+  };
+}
+
+async function jobCount(queues: Queues) {
+  const counts = await queues.get('events').getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+beforeAll(() => {
+  database = testDatabase();
+  sealer = createSealer([randomBytes(32)]);
+});
+afterAll(async () => {
+  await database.close();
+});
+
+describe('with Redis up', () => {
+  let redis: Redis;
+  let queues: Queues;
+  let app: FastifyInstance;
+  let hook: SeededHook;
+
+  beforeAll(async () => {
+    redis = createProducerRedis(testUrls().redisUrl);
+    queues = createQueues(redis, uniqueId('rcv'));
+    app = build(queues);
+    hook = await seedConnectionWithHook(database.db, sealer);
+  });
+  afterAll(async () => {
+    await app.close();
+    await queues.get('events').obliterate({ force: true });
+    await queues.close();
+    redis.disconnect();
+  });
+
+  it('accepts a valid delivery once, and a duplicate with 200 but no second job', async () => {
+    const before = await jobCount(queues);
+    const request = delivery(hook);
+    const first = await app.inject(request);
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toEqual({ status: 'accepted' });
+    const second = await app.inject(request);
+    expect(second.statusCode).toBe(200);
+    expect(await jobCount(queues)).toBe(before + 1);
+
+    const jobs = await queues.get('events').getJobs(['waiting']);
+    const job = jobs.find((j) => j.data.body === request.payload);
+    expect(job?.data).toMatchObject({ hookId: hook.hookId, connectionId: hook.connectionId, body: request.payload });
+  });
+
+  it('accepts the app-level key', async () => {
+    const response = await app.inject(delivery(hook, { key: APP_KEY }));
+    expect(response.statusCode).toBe(200);
+  });
+
+  it.each([
+    ['a wrong key', { key: 'someone-else' }, 'no_matching_key'],
+    ['a stale timestamp', { t: nowSeconds - 181 }, 'stale_timestamp'],
+    ['a future timestamp', { t: nowSeconds + 181 }, 'future_timestamp'],
+  ])('refuses %s with 401 and queues nothing', async (_label, overrides, reason) => {
+    const before = await jobCount(queues);
+    const response = await app.inject(delivery(hook, overrides));
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toEqual({ error: 'invalid_signature', reason });
+    expect(await jobCount(queues)).toBe(before);
+  });
+
+  it('refuses a missing or malformed header with 401', async () => {
+    const request = delivery(hook);
+    const missing = await app.inject({ ...request, headers: { 'content-type': 'application/json' } });
+    expect(missing.json()).toEqual({ error: 'invalid_signature', reason: 'missing_header' });
+    const malformed = await app.inject({
+      ...request,
+      headers: { ...request.headers, 'calendly-webhook-signature': 'v1=abc' },
+    });
+    expect(malformed.statusCode).toBe(401);
+    expect(malformed.json()).toEqual({ error: 'invalid_signature', reason: 'malformed_header' });
+  });
+
+  it('refuses a body changed after signing (one byte more)', async () => {
+    const request = delivery(hook);
+    const response = await app.inject({ ...request, payload: `${request.payload} ` });
+    expect(response.statusCode).toBe(401);
+  });
+
+  it('answers 404 for an unknown hook', async () => {
+    const before = await jobCount(queues);
+    const request = delivery({ ...hook, hookId: 'AAAAAAAAAAAAAAAAAAAAAA' });
+    const response = await app.inject(request);
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ error: 'unknown_hook' });
+    const odd = await app.inject({ ...request, url: '/webhooks/calendly/..%2Fx' });
+    expect(odd.statusCode).toBe(404);
+    expect(await jobCount(queues)).toBe(before);
+  });
+
+  it('answers 410 for a disconnected connection', async () => {
+    const gone = await seedConnectionWithHook(database.db, sealer, { status: 'disconnected' });
+    const before = await jobCount(queues);
+    const response = await app.inject(delivery(gone));
+    expect(response.statusCode).toBe(410);
+    expect(response.json()).toEqual({ error: 'hook_gone' });
+    expect(await jobCount(queues)).toBe(before);
+  });
+
+  it('keeps a replaced hook and its key for the grace period, then answers 410', async () => {
+    const old = await seedConnectionWithHook(database.db, sealer);
+    const fresh = await seedConnectionWithHook(database.db, sealer);
+    // Move the fresh hook onto the old hook's connection, as a re-subscribe does.
+    await database.db
+      .update(webhookHooks)
+      .set({ connectionId: old.connectionId, replacesHookId: old.hookId })
+      .where(eq(webhookHooks.id, fresh.hookId));
+    await database.db
+      .update(webhookHooks)
+      .set({ state: 'retired', retiredAt: new Date(NOW - 30_000) })
+      .where(eq(webhookHooks.id, old.hookId));
+
+    const freshHook = { ...fresh, connectionId: old.connectionId };
+    // In-flight delivery to the old URL, and one to the new URL still signed with the old key.
+    expect((await app.inject(delivery(old))).statusCode).toBe(200);
+    expect((await app.inject(delivery(freshHook, { key: old.signingKey }))).statusCode).toBe(200);
+
+    const pastGrace = build(queues, { graceMs: 10_000 });
+    expect((await pastGrace.inject(delivery(old))).statusCode).toBe(410);
+    expect((await pastGrace.inject(delivery(freshHook, { key: old.signingKey }))).statusCode).toBe(401);
+    expect((await pastGrace.inject(delivery(freshHook))).statusCode).toBe(200);
+    await pastGrace.close();
+  });
+
+  it('answers 413 over 1 MiB and 415 for non-JSON, queuing nothing', async () => {
+    const before = await jobCount(queues);
+    const big = `{"pad":"${'x'.repeat(1024 * 1024)}"}`;
+    const tooLarge = await app.inject(delivery(hook, { body: big }));
+    expect(tooLarge.statusCode).toBe(413);
+    const request = delivery(hook);
+    const text = await app.inject({ ...request, headers: { ...request.headers, 'content-type': 'text/plain' } });
+    expect(text.statusCode).toBe(415);
+    const form = await app.inject({
+      ...request,
+      headers: { ...request.headers, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(form.statusCode).toBe(415);
+    expect(await jobCount(queues)).toBe(before);
+  });
+
+  it('accepts a body that is not valid JSON when correctly signed: the worker records it', async () => {
+    const response = await app.inject(delivery(hook, { body: '{not json' }));
+    expect(response.statusCode).toBe(200);
+  });
+
+  it('answers health and readiness', async () => {
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+});
+
+describe('with Redis failing', () => {
+  let scratch: ScratchRedis;
+  let redis: Redis;
+  let queues: Queues;
+  let app: FastifyInstance;
+  let hook: SeededHook;
+
+  beforeAll(async () => {
+    scratch = await startScratchRedis();
+    redis = createProducerRedis(scratch.url);
+    redis.on('error', () => {});
+    queues = createQueues(redis, uniqueId('rcv'));
+    app = build(queues);
+    hook = await seedConnectionWithHook(database.db, sealer);
+  });
+  afterAll(async () => {
+    await app.close();
+    await queues.close().catch(() => {});
+    redis.disconnect();
+    scratch.process.kill('SIGCONT');
+    await scratch.kill();
+  });
+
+  it('answers 200 while it is up', async () => {
+    expect((await app.inject(delivery(hook))).statusCode).toBe(200);
+  });
+
+  it('answers 503 with Retry-After within about 2 s when Redis hangs', async () => {
+    scratch.process.kill('SIGSTOP');
+    const started = performance.now();
+    const response = await app.inject(delivery(hook));
+    const elapsed = performance.now() - started;
+    scratch.process.kill('SIGCONT');
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ error: 'unavailable' });
+    expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+    expect(elapsed).toBeLessThan(3_000);
+  });
+
+  it('answers 503 when Redis is gone, and nothing is queued', async () => {
+    await scratch.kill();
+    await eventually(() => redis.status !== 'ready', { what: 'redis to drop' });
+    const response = await app.inject(delivery(hook));
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBeDefined();
+  });
+});
+
+describe('connections table', () => {
+  it('has the seeded rows the tests rely on', async () => {
+    const rows = await database.db.select({ id: connections.id }).from(connections).limit(1);
+    expect(rows.length).toBe(1);
+  });
+});

@@ -1,0 +1,2 @@
+export { buildProcessors, type ProcessorDeps } from './processors/index.ts';
+export { type RunningWorker, startWorker, type WorkerOptions } from './role.ts';

@@ -1,0 +1,27 @@
+import type { Database } from '@calhook/db';
+import { ingestDelivery } from '@calhook/meetings';
+import type { Processor } from '@calhook/queue';
+
+/**
+ * `ingest-event`: one delivery from the receiver. Inbox row first, tenant check, meeting
+ * upsert, all in one transaction inside ingestDelivery. Outcomes such as invalid JSON or a
+ * quarantined event are results, not errors: only infrastructure failures throw and retry.
+ */
+export function ingestEvent(deps: { db: Database; now: () => Date }): Processor<'ingest-event'> {
+  return async (payload, { log }) => {
+    const result = await ingestDelivery(
+      deps.db,
+      {
+        hookId: payload.hookId,
+        connectionId: payload.connectionId,
+        body: payload.body,
+        receivedAt: new Date(payload.receivedAt),
+      },
+      { now: deps.now },
+    );
+    if (result.outcome === 'quarantined' || result.outcome === 'invalid') {
+      log.warn({ connectionId: payload.connectionId, hookId: payload.hookId, outcome: result.outcome, detail: result.detail }, 'delivery not applied');
+    }
+    return { outcome: result.outcome, inboxId: result.inboxId };
+  };
+}

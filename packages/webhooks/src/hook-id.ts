@@ -1,0 +1,16 @@
+import { randomBytes } from 'node:crypto';
+
+/** A new hook id: 128 random bits, URL-safe, never derived from the user id. */
+export function newHookId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** A new subscription signing key: 256 random bits as URL-safe text (Calendly keys are text). */
+export function newSigningKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** The callback URL Calendly posts to for a hook. */
+export function callbackUrl(publicUrl: string, hookId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/webhooks/calendly/${hookId}`;
+}

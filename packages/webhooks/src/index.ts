@@ -1,0 +1,17 @@
+export { callbackUrl, newHookId, newSigningKey } from './hook-id.ts';
+export {
+  createHookKeyResolver,
+  type HookKeyResolver,
+  type HookKeyResolverOptions,
+  type HookLookup,
+} from './hook-keys.ts';
+export {
+  computeSignature,
+  type ParsedSignatureHeader,
+  parseSignatureHeader,
+  type SignatureFailure,
+  type SignatureResult,
+  signatureHeader,
+  type VerifyInput,
+  verifySignature,
+} from './signature.ts';
