@@ -2,12 +2,12 @@
 // database, with no Calendly account, and prints what a signed curl delivery needs. For
 // trying calhook locally; real connections come from PUT /v1/connections/:userId.
 import { randomBytes } from 'node:crypto';
-import { loadConfig } from '@calhook/config';
+import { loadConfigOrExit } from '@calhook/config';
 import { createSealer } from '@calhook/crypto';
 import { connections, createDatabase, webhookHooks } from '@calhook/db';
 import { callbackUrl, newHookId, newSigningKey } from '@calhook/webhooks';
 
-const config = loadConfig(process.env, ['receiver']);
+const config = loadConfigOrExit(process.env, ['receiver']);
 const userId = process.argv[2] ?? 'demo-user';
 const calendlyUserUri = process.argv[3] ?? 'https://api.calendly.com/users/DEMOUSER00000001';
 const database = createDatabase(config.databaseUrl, { max: 1 });
@@ -15,8 +15,16 @@ const sealer = createSealer(config.encryptionKeys);
 try {
   const [connection] = await database.db
     .insert(connections)
-    .values({ userId, calendlyUserUri, organizationUri: 'https://api.calendly.com/organizations/DEMOORG', webhookState: 'active' })
-    .onConflictDoUpdate({ target: connections.userId, set: { calendlyUserUri, status: 'active', updatedAt: new Date() } })
+    .values({
+      userId,
+      calendlyUserUri,
+      organizationUri: 'https://api.calendly.com/organizations/DEMOORG',
+      webhookState: 'active',
+    })
+    .onConflictDoUpdate({
+      target: connections.userId,
+      set: { calendlyUserUri, status: 'active', updatedAt: new Date() },
+    })
     .returning({ id: connections.id });
   if (!connection) throw new Error('no connection row');
   const hookId = newHookId();

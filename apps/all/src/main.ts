@@ -2,7 +2,7 @@
 // creates and migrates the database first. Each role can also run alone (start:receiver…).
 import { fileURLToPath } from 'node:url';
 import { startApi } from '@calhook/api-app';
-import { ConfigError, loadConfig } from '@calhook/config';
+import { loadConfigOrExit } from '@calhook/config';
 import { migrateDatabase } from '@calhook/db';
 import { createLogger, onShutdown } from '@calhook/observability';
 import { startReceiver } from '@calhook/receiver-app';
@@ -12,19 +12,13 @@ import { ensureDevSecrets } from './dev-env.ts';
 const envFile = fileURLToPath(new URL('../../../.env', import.meta.url));
 const generated = ensureDevSecrets(envFile, process.env);
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig(process.env, ['receiver', 'api', 'worker']);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(1);
-  }
-  throw error;
-}
+const config = loadConfigOrExit(process.env, ['receiver', 'api', 'worker']);
 const logger = createLogger({ ...config.log, name: 'calhook' });
 if (generated.length > 0) {
-  logger.warn({ file: envFile, keys: generated }, 'generated development secrets (set them yourself in production)');
+  logger.warn(
+    { file: envFile, keys: generated },
+    'generated development secrets (set them yourself in production)',
+  );
 }
 
 if (process.argv.includes('--migrate')) {

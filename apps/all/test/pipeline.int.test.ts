@@ -7,9 +7,23 @@ import { buildApiApp } from '@calhook/api-app';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { type DatabaseHandle, eventInbox, meetings } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import { createProducerRedis, createQueues, createWorkerRedis, createWorkers, type Queues, type Workers } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  createWorkerRedis,
+  createWorkers,
+  type Queues,
+  type Workers,
+} from '@calhook/queue';
 import { buildReceiverApp } from '@calhook/receiver-app';
-import { eventually, type SeededHook, seedConnectionWithHook, testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import {
+  eventually,
+  type SeededHook,
+  seedConnectionWithHook,
+  testDatabase,
+  testUrls,
+  uniqueId,
+} from '@calhook/testing';
 import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
 import { buildProcessors } from '@calhook/worker-app';
 import { eq } from 'drizzle-orm';
@@ -89,7 +103,10 @@ async function meetingsOf(userId: string) {
     headers: { authorization: `Bearer ${API_TOKEN}` },
   });
   expect(response.statusCode).toBe(200);
-  return response.json() as { meetings: { calendlyEventUri: string; name: string; invitees: { email: string }[] }[]; nextCursor: string | null };
+  return response.json() as {
+    meetings: { calendlyEventUri: string; name: string; invitees: { email: string }[] }[];
+    nextCursor: string | null;
+  };
 }
 
 beforeAll(async () => {
@@ -100,7 +117,12 @@ beforeAll(async () => {
   queues = createQueues(producer, prefix);
   receiver = buildReceiverApp({
     logger,
-    hooks: createHookKeyResolver({ db: database.db, sealer, appSigningKey: undefined, gracePeriodMs: 0 }),
+    hooks: createHookKeyResolver({
+      db: database.db,
+      sealer,
+      appSigningKey: undefined,
+      gracePeriodMs: 0,
+    }),
     queues,
     toleranceSeconds: 180,
     checkReady: async () => {},
@@ -129,10 +151,13 @@ describe('webhook path', () => {
     const hook = await seedConnectionWithHook(database.db, sealer);
     const { body, eventUri } = inviteeCreated(hook);
     expect((await post(hook, body)).statusCode).toBe(200);
-    const listed = await eventually(async () => {
-      const page = await meetingsOf(hook.userId);
-      return page.meetings.length > 0 ? page : undefined;
-    }, { what: 'the meeting to appear' });
+    const listed = await eventually(
+      async () => {
+        const page = await meetingsOf(hook.userId);
+        return page.meetings.length > 0 ? page : undefined;
+      },
+      { what: 'the meeting to appear' },
+    );
     expect(listed.meetings).toHaveLength(1);
     expect(listed.meetings[0]).toMatchObject({
       calendlyEventUri: eventUri,
@@ -156,9 +181,15 @@ describe('webhook path', () => {
       const jobs = await queues.get('events').getJobCounts('waiting', 'active');
       return jobs.waiting === 0 && jobs.active === 0;
     });
-    const inbox = await database.db.select().from(eventInbox).where(eq(eventInbox.connectionId, hook.connectionId));
+    const inbox = await database.db
+      .select()
+      .from(eventInbox)
+      .where(eq(eventInbox.connectionId, hook.connectionId));
     expect(inbox).toHaveLength(1);
-    const rows = await database.db.select().from(meetings).where(eq(meetings.calendlyEventUri, eventUri));
+    const rows = await database.db
+      .select()
+      .from(meetings)
+      .where(eq(meetings.calendlyEventUri, eventUri));
     expect(rows).toHaveLength(1);
   });
 
@@ -172,10 +203,16 @@ describe('webhook path', () => {
     // Alice's event, correctly signed with Bob's hook key, posted to Bob's hook.
     const foreign = inviteeCreated(bob, alice.calendlyUserUri);
     expect((await post(bob, foreign.body)).statusCode).toBe(200);
-    const row = await eventually(async () => {
-      const [r] = await database.db.select().from(eventInbox).where(eq(eventInbox.body, foreign.body));
-      return r?.processedAt ? r : undefined;
-    }, { what: 'the foreign delivery to be processed' });
+    const row = await eventually(
+      async () => {
+        const [r] = await database.db
+          .select()
+          .from(eventInbox)
+          .where(eq(eventInbox.body, foreign.body));
+        return r?.processedAt ? r : undefined;
+      },
+      { what: 'the foreign delivery to be processed' },
+    );
     expect(row.outcome).toBe('quarantined');
     const bobs = await meetingsOf(bob.userId);
     expect(bobs.meetings.map((m) => m.calendlyEventUri)).toEqual([own.eventUri]);
@@ -187,18 +224,34 @@ describe('meetings API', () => {
   it('requires the bearer token', async () => {
     const none = await api.inject({ method: 'GET', url: '/v1/users/u1/meetings' });
     expect(none.statusCode).toBe(401);
-    const wrong = await api.inject({ method: 'GET', url: '/v1/users/u1/meetings', headers: { authorization: 'Bearer nope' } });
+    const wrong = await api.inject({
+      method: 'GET',
+      url: '/v1/users/u1/meetings',
+      headers: { authorization: 'Bearer nope' },
+    });
     expect(wrong.statusCode).toBe(401);
   });
 
   it('names the invalid field on 400', async () => {
     const headers = { authorization: `Bearer ${API_TOKEN}` };
-    const badLimit = await api.inject({ method: 'GET', url: '/v1/users/u1/meetings?limit=0', headers });
+    const badLimit = await api.inject({
+      method: 'GET',
+      url: '/v1/users/u1/meetings?limit=0',
+      headers,
+    });
     expect(badLimit.statusCode).toBe(400);
     expect(badLimit.json()).toMatchObject({ error: 'invalid_request', field: 'querystring.limit' });
-    const badFrom = await api.inject({ method: 'GET', url: '/v1/users/u1/meetings?from=yesterday', headers });
+    const badFrom = await api.inject({
+      method: 'GET',
+      url: '/v1/users/u1/meetings?from=yesterday',
+      headers,
+    });
     expect(badFrom.json()).toMatchObject({ field: 'querystring.from' });
-    const badCursor = await api.inject({ method: 'GET', url: '/v1/users/u1/meetings?cursor=zzz', headers });
+    const badCursor = await api.inject({
+      method: 'GET',
+      url: '/v1/users/u1/meetings?cursor=zzz',
+      headers,
+    });
     expect(badCursor.statusCode).toBe(400);
     expect(badCursor.json()).toMatchObject({ field: 'querystring.cursor' });
   });

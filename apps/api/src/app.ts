@@ -19,7 +19,10 @@ export interface ApiDeps {
 
 /** Builds the api role; `server.ts` only listens and shuts down. Tests call this with real deps. */
 export function buildApiApp(deps: ApiDeps): FastifyInstance {
-  const app = Fastify({ ...serverOptions, loggerInstance: deps.logger }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    ...serverOptions,
+    loggerInstance: deps.logger,
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   logRequests(app);
@@ -30,7 +33,9 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
       const first = error.validation[0];
       const path = first?.instancePath.replace(/^\//, '').replaceAll('/', '.') ?? '';
       const field = [error.validationContext, path].filter(Boolean).join('.');
-      return reply.code(400).send({ error: 'invalid_request', field, message: first?.message ?? 'invalid' });
+      return reply
+        .code(400)
+        .send({ error: 'invalid_request', field, message: first?.message ?? 'invalid' });
     }
     const status = (error as { statusCode?: number }).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {

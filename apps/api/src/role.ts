@@ -11,7 +11,11 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export async function startApi(config: Config, logger: Logger, options: { port?: number } = {}): Promise<RunningApi> {
+export async function startApi(
+  config: Config,
+  logger: Logger,
+  options: { port?: number } = {},
+): Promise<RunningApi> {
   if (!config.apiToken) throw new Error('API_TOKEN is required by the api role');
   const database = createDatabase(config.databaseUrl, { max: 10, applicationName: 'calhook-api' });
   const redis = createProducerRedis(config.redisUrl);

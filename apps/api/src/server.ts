@@ -1,9 +1,9 @@
 // Entry point of the api role: parse config once, listen, stop cleanly on SIGTERM.
-import { loadConfig } from '@calhook/config';
+import { loadConfigOrExit } from '@calhook/config';
 import { createLogger, onShutdown } from '@calhook/observability';
 import { startApi } from './role.ts';
 
-const config = loadConfig(process.env, ['api']);
+const config = loadConfigOrExit(process.env, ['api']);
 const logger = createLogger({ ...config.log, name: 'calhook-api' });
 const api = await startApi(config, logger);
 logger.info({ url: api.url }, 'api listening');

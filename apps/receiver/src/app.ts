@@ -25,7 +25,9 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
       return reply.code(413).send({ error: 'payload_too_large', limit: '1 MiB' });
     }
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send({ error: 'unsupported_media_type', expected: 'application/json' });
+      return reply
+        .code(415)
+        .send({ error: 'unsupported_media_type', expected: 'application/json' });
     }
     if (error.statusCode !== undefined && error.statusCode < 500) {
       return reply.code(error.statusCode).send({ error: 'bad_request' });

@@ -19,7 +19,10 @@ export async function startReceiver(
   logger: Logger,
   options: { port?: number } = {},
 ): Promise<RunningReceiver> {
-  const database = createDatabase(config.databaseUrl, { max: 10, applicationName: 'calhook-receiver' });
+  const database = createDatabase(config.databaseUrl, {
+    max: 10,
+    applicationName: 'calhook-receiver',
+  });
   const redis = createProducerRedis(config.redisUrl);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const queues = createQueues(redis, config.queuePrefix);

@@ -1,9 +1,9 @@
 // Entry point of the receiver role: parse config once, listen, stop cleanly on SIGTERM.
-import { loadConfig } from '@calhook/config';
+import { loadConfigOrExit } from '@calhook/config';
 import { createLogger, onShutdown } from '@calhook/observability';
 import { startReceiver } from './role.ts';
 
-const config = loadConfig(process.env, ['receiver']);
+const config = loadConfigOrExit(process.env, ['receiver']);
 const logger = createLogger({ ...config.log, name: 'calhook-receiver' });
 const receiver = await startReceiver(config, logger);
 logger.info({ url: receiver.url }, 'receiver listening');

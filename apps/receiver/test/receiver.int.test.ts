@@ -56,7 +56,9 @@ function delivery(hook: SeededHook, overrides: { key?: string; t?: number; body?
       event: 'invitee.created',
       created_at: '2026-11-21T11:59:00.000000Z',
       created_by: hook.calendlyUserUri,
-      payload: { uri: `https://api.calendly.com/scheduled_events/E1/invitees/${randomBytes(4).toString('hex')}` },
+      payload: {
+        uri: `https://api.calendly.com/scheduled_events/E1/invitees/${randomBytes(4).toString('hex')}`,
+      },
     })}\n`;
   const t = overrides.t ?? nowSeconds;
   return {
@@ -71,7 +73,9 @@ function delivery(hook: SeededHook, overrides: { key?: string; t?: number; body?
 }
 
 async function jobCount(queues: Queues) {
-  const counts = await queues.get('events').getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
+  const counts = await queues
+    .get('events')
+    .getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
@@ -114,7 +118,11 @@ describe('with Redis up', () => {
 
     const jobs = await queues.get('events').getJobs(['waiting']);
     const job = jobs.find((j) => j.data.body === request.payload);
-    expect(job?.data).toMatchObject({ hookId: hook.hookId, connectionId: hook.connectionId, body: request.payload });
+    expect(job?.data).toMatchObject({
+      hookId: hook.hookId,
+      connectionId: hook.connectionId,
+      body: request.payload,
+    });
   });
 
   it('accepts the app-level key', async () => {
@@ -136,7 +144,10 @@ describe('with Redis up', () => {
 
   it('refuses a missing or malformed header with 401', async () => {
     const request = delivery(hook);
-    const missing = await app.inject({ ...request, headers: { 'content-type': 'application/json' } });
+    const missing = await app.inject({
+      ...request,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(missing.json()).toEqual({ error: 'invalid_signature', reason: 'missing_header' });
     const malformed = await app.inject({
       ...request,
@@ -192,7 +203,9 @@ describe('with Redis up', () => {
 
     const pastGrace = build(queues, { graceMs: 10_000 });
     expect((await pastGrace.inject(delivery(old))).statusCode).toBe(410);
-    expect((await pastGrace.inject(delivery(freshHook, { key: old.signingKey }))).statusCode).toBe(401);
+    expect((await pastGrace.inject(delivery(freshHook, { key: old.signingKey }))).statusCode).toBe(
+      401,
+    );
     expect((await pastGrace.inject(delivery(freshHook))).statusCode).toBe(200);
     await pastGrace.close();
   });
@@ -203,7 +216,10 @@ describe('with Redis up', () => {
     const tooLarge = await app.inject(delivery(hook, { body: big }));
     expect(tooLarge.statusCode).toBe(413);
     const request = delivery(hook);
-    const text = await app.inject({ ...request, headers: { ...request.headers, 'content-type': 'text/plain' } });
+    const text = await app.inject({
+      ...request,
+      headers: { ...request.headers, 'content-type': 'text/plain' },
+    });
     expect(text.statusCode).toBe(415);
     const form = await app.inject({
       ...request,

@@ -1,7 +1,7 @@
 import type { Config } from '@calhook/config';
 import { createDatabase } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
-import { createWorkers, createWorkerRedis } from '@calhook/queue';
+import { createWorkerRedis, createWorkers } from '@calhook/queue';
 import { buildProcessors } from './processors/index.ts';
 
 export interface RunningWorker {
@@ -13,9 +13,16 @@ export interface WorkerOptions {
   concurrency?: number;
 }
 
-export async function startWorker(config: Config, logger: Logger, options: WorkerOptions = {}): Promise<RunningWorker> {
+export async function startWorker(
+  config: Config,
+  logger: Logger,
+  options: WorkerOptions = {},
+): Promise<RunningWorker> {
   const concurrency = options.concurrency ?? 20;
-  const database = createDatabase(config.databaseUrl, { max: concurrency + 2, applicationName: 'calhook-worker' });
+  const database = createDatabase(config.databaseUrl, {
+    max: concurrency + 2,
+    applicationName: 'calhook-worker',
+  });
   const log = logger.child({ role: 'worker' });
   const workers = createWorkers({
     prefix: config.queuePrefix,

@@ -1,9 +1,9 @@
 // Entry point of the worker role: parse config once, work the queues, drain on SIGTERM.
-import { loadConfig } from '@calhook/config';
+import { loadConfigOrExit } from '@calhook/config';
 import { createLogger, onShutdown } from '@calhook/observability';
 import { startWorker } from './role.ts';
 
-const config = loadConfig(process.env, ['worker']);
+const config = loadConfigOrExit(process.env, ['worker']);
 const logger = createLogger({ ...config.log, name: 'calhook-worker' });
 const worker = await startWorker(config, logger);
 logger.info({ prefix: config.queuePrefix }, 'worker running');

@@ -35,86 +35,88 @@ const optionalSecret = z
 
 const base64Key = z.string().transform((value, ctx) => {
   const bytes = Buffer.from(value, 'base64');
-  if (bytes.length !== 32 || bytes.toString('base64').replace(/=+$/, '') !== value.trim().replace(/=+$/, '')) {
-    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes encoded as base64 (openssl rand -base64 32)' });
+  if (
+    bytes.length !== 32 ||
+    bytes.toString('base64').replace(/=+$/, '') !== value.trim().replace(/=+$/, '')
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be 32 bytes encoded as base64 (openssl rand -base64 32)',
+    });
     return z.NEVER;
   }
   return bytes;
 });
 
 /** Every variable calhook reads, with the reason it exists and an explicit coercion. */
-export const envSchema = z
-  .object({
-    // Postgres; the migrate command creates the database if it is missing.
-    DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/calhook'),
-    // Redis for BullMQ. Production Redis must run with AOF and maxmemory-policy noeviction.
-    REDIS_URL: url('redis://127.0.0.1:6379'),
-    // BullMQ key prefix, so several deployments or test runs can share one Redis.
-    QUEUE_PREFIX: z
-      .string()
-      .regex(/^[A-Za-z0-9_.{}-]+$/, 'letters, digits, _ . - { } only')
-      .default('calhook'),
-    // Interface every role listens on.
-    HOST: z.string().min(1).default('127.0.0.1'),
-    RECEIVER_PORT: port(3000),
-    API_PORT: port(3001),
-    // Base URL Calendly reaches the receiver at; callback URLs are built from it.
-    PUBLIC_URL: url('http://127.0.0.1:3000'),
-    // Calendly, or a stand-in such as the simulator.
-    CALENDLY_API_URL: url('https://api.calendly.com'),
-    CALENDLY_AUTH_URL: url('https://auth.calendly.com'),
-    // OAuth app credentials; needed to exchange codes and refresh tokens.
-    CALENDLY_CLIENT_ID: optionalSecret,
-    CALENDLY_CLIENT_SECRET: optionalSecret,
-    // The OAuth app's webhook signing key, accepted for every hook.
-    CALENDLY_WEBHOOK_SIGNING_KEY: optionalSecret,
-    // Bearer token the app backend sends to /v1/*.
-    API_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
-      message: 'must be at least 16 characters',
-    }),
-    // Basic auth for Bull Board at /admin/queues.
-    ADMIN_USER: optionalSecret,
-    ADMIN_PASSWORD: optionalSecret,
-    // Encrypts tokens and signing keys at rest (AES-256-GCM).
-    ENCRYPTION_KEY: base64Key.optional(),
-    // Earlier encryption keys, comma-separated, still accepted for reading during a key rotation.
-    ENCRYPTION_KEYS_PREVIOUS: z
-      .string()
-      .optional()
-      .transform((value, ctx) => {
-        const keys: Buffer[] = [];
-        for (const part of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-          const bytes = Buffer.from(part, 'base64');
-          if (bytes.length !== 32) {
-            ctx.addIssue({ code: 'custom', message: 'every key must be 32 bytes of base64' });
-            return z.NEVER;
-          }
-          keys.push(bytes);
+export const envSchema = z.object({
+  // Postgres; the migrate command creates the database if it is missing.
+  DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/calhook'),
+  // Redis for BullMQ. Production Redis must run with AOF and maxmemory-policy noeviction.
+  REDIS_URL: url('redis://127.0.0.1:6379'),
+  // BullMQ key prefix, so several deployments or test runs can share one Redis.
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.{}-]+$/, 'letters, digits, _ . - { } only')
+    .default('calhook'),
+  // Interface every role listens on.
+  HOST: z.string().min(1).default('127.0.0.1'),
+  RECEIVER_PORT: port(3000),
+  API_PORT: port(3001),
+  // Base URL Calendly reaches the receiver at; callback URLs are built from it.
+  PUBLIC_URL: url('http://127.0.0.1:3000'),
+  // Calendly, or a stand-in such as the simulator.
+  CALENDLY_API_URL: url('https://api.calendly.com'),
+  CALENDLY_AUTH_URL: url('https://auth.calendly.com'),
+  // OAuth app credentials; needed to exchange codes and refresh tokens.
+  CALENDLY_CLIENT_ID: optionalSecret,
+  CALENDLY_CLIENT_SECRET: optionalSecret,
+  // The OAuth app's webhook signing key, accepted for every hook.
+  CALENDLY_WEBHOOK_SIGNING_KEY: optionalSecret,
+  // Bearer token the app backend sends to /v1/*.
+  API_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
+    message: 'must be at least 16 characters',
+  }),
+  // Basic auth for Bull Board at /admin/queues.
+  ADMIN_USER: optionalSecret,
+  ADMIN_PASSWORD: optionalSecret,
+  // Encrypts tokens and signing keys at rest (AES-256-GCM).
+  ENCRYPTION_KEY: base64Key.optional(),
+  // Earlier encryption keys, comma-separated, still accepted for reading during a key rotation.
+  ENCRYPTION_KEYS_PREVIOUS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const keys: Buffer[] = [];
+      for (const part of (value ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const bytes = Buffer.from(part, 'base64');
+        if (bytes.length !== 32) {
+          ctx.addIssue({ code: 'custom', message: 'every key must be 32 bytes of base64' });
+          return z.NEVER;
         }
-        return keys;
-      }),
-    // Accepted signature age, both directions (Calendly's own sample uses 180 s).
-    WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(180),
-    // How long a replaced hook's URL and key stay accepted: deliveries already in flight.
-    HOOK_GRACE_PERIOD: duration('1h', 0),
-    // How often every connection is reconciled.
-    RECONCILE_EVERY: duration('15m', 60_000),
-    // How long before expiry access tokens are refreshed.
-    REFRESH_BEFORE_EXPIRY: duration('10m'),
-    // pino level.
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    // Human-readable logs for development; JSON otherwise.
-    LOG_PRETTY: z
-      .enum(['true', 'false', '1', '0'])
-      .default('false')
-      .transform((v) => v === 'true' || v === '1'),
-  })
-  .superRefine((env, ctx) => {
-    if ((env.ADMIN_USER === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
-      const missing = env.ADMIN_USER === undefined ? 'ADMIN_USER' : 'ADMIN_PASSWORD';
-      ctx.addIssue({ code: 'custom', path: [missing], message: 'set ADMIN_USER and ADMIN_PASSWORD together' });
-    }
-  });
+        keys.push(bytes);
+      }
+      return keys;
+    }),
+  // Accepted signature age, both directions (Calendly's own sample uses 180 s).
+  WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(180),
+  // How long a replaced hook's URL and key stay accepted: deliveries already in flight.
+  HOOK_GRACE_PERIOD: duration('1h', 0),
+  // How often every connection is reconciled.
+  RECONCILE_EVERY: duration('15m', 60_000),
+  // How long before expiry access tokens are refreshed.
+  REFRESH_BEFORE_EXPIRY: duration('10m'),
+  // pino level.
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Human-readable logs for development; JSON otherwise.
+  LOG_PRETTY: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+});
 
 type Env = z.output<typeof envSchema>;
 
@@ -179,15 +181,25 @@ export function loadConfig(
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = String(issue.path[0] ?? '(environment)');
-      const message = issue.code === 'invalid_type' && input[key] === undefined ? 'required' : issue.message;
+      const message =
+        issue.code === 'invalid_type' && input[key] === undefined ? 'required' : issue.message;
       if (!problems.some((p) => p.key === key)) problems.push({ key, message });
     }
   }
   const required = new Set(roles.flatMap((role) => requiredByRole[role]));
   for (const key of required) {
     if (input[key] === undefined && !problems.some((p) => p.key === key)) {
-      problems.push({ key, message: `required by the ${roles.join(', ')} role${roles.length > 1 ? 's' : ''}` });
+      problems.push({
+        key,
+        message: `required by the ${roles.join(', ')} role${roles.length > 1 ? 's' : ''}`,
+      });
     }
+  }
+  // Checked on the raw input rather than in the schema: zod skips refinements once any field
+  // fails, and the error must name every bad key at once.
+  if ((input.ADMIN_USER === undefined) !== (input.ADMIN_PASSWORD === undefined)) {
+    const missing = input.ADMIN_USER === undefined ? 'ADMIN_USER' : 'ADMIN_PASSWORD';
+    problems.push({ key: missing, message: 'set ADMIN_USER and ADMIN_PASSWORD together' });
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
@@ -222,4 +234,24 @@ export function loadConfig(
     refreshBeforeExpiryMs: env.REFRESH_BEFORE_EXPIRY,
     log: { level: env.LOG_LEVEL, pretty: env.LOG_PRETTY },
   };
+}
+
+/**
+ * For entry points: parses like loadConfig, but a bad environment prints the one message
+ * naming every bad key and exits 1, instead of a stack trace.
+ */
+export function loadConfigOrExit(
+  source: Record<string, string | undefined>,
+  roles: readonly Role[],
+  exit: (message: string) => never = (message) => {
+    console.error(message);
+    process.exit(1);
+  },
+): Config {
+  try {
+    return loadConfig(source, roles);
+  } catch (error) {
+    if (error instanceof ConfigError) exit(error.message);
+    throw error;
+  }
 }

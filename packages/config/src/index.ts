@@ -1,2 +1,9 @@
-export { type Config, ConfigError, envSchema, loadConfig, type Role } from './config.ts';
+export {
+  type Config,
+  ConfigError,
+  envSchema,
+  loadConfig,
+  loadConfigOrExit,
+  type Role,
+} from './config.ts';
 export { parseDuration } from './duration.ts';

@@ -36,11 +36,23 @@ export function createSealer(keys: readonly Buffer[]): Sealer {
       const cipher = createCipheriv('aes-256-gcm', current, iv);
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       const tag = cipher.getAuthTag();
-      return ['v1', currentId, iv.toString('base64url'), tag.toString('base64url'), body.toString('base64url')].join('.');
+      return [
+        'v1',
+        currentId,
+        iv.toString('base64url'),
+        tag.toString('base64url'),
+        body.toString('base64url'),
+      ].join('.');
     },
     open(sealed) {
       const [version, keyId, iv, tag, body] = sealed.split('.');
-      if (version !== 'v1' || !keyId || iv === undefined || tag === undefined || body === undefined) {
+      if (
+        version !== 'v1' ||
+        !keyId ||
+        iv === undefined ||
+        tag === undefined ||
+        body === undefined
+      ) {
         throw new SealError('not a sealed value');
       }
       const key = byId.get(keyId);
@@ -48,7 +60,10 @@ export function createSealer(keys: readonly Buffer[]): Sealer {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       try {
-        return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+        return Buffer.concat([
+          decipher.update(Buffer.from(body, 'base64url')),
+          decipher.final(),
+        ]).toString('utf8');
       } catch {
         throw new SealError('sealed value failed authentication');
       }

@@ -1,6 +1,6 @@
 export {
-  createDatabase,
   type CreateDatabaseOptions,
+  createDatabase,
   type Database,
   type DatabaseHandle,
   type Executor,

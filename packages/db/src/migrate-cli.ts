@@ -1,8 +1,8 @@
 // `pnpm db:migrate`: the one command that creates and migrates the database.
-import { loadConfig } from '@calhook/config';
+import { loadConfigOrExit } from '@calhook/config';
 import { migrateDatabase } from './migrate.ts';
 
-const config = loadConfig(process.env, []);
+const config = loadConfigOrExit(process.env, []);
 const { created } = await migrateDatabase(config.databaseUrl);
 const where = new URL(config.databaseUrl);
 console.log(

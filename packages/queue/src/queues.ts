@@ -1,17 +1,19 @@
 import { type Job, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type JobName, type JobPayload, jobCatalog, type QueueName, queueNames } from './catalog.ts';
+import {
+  type JobName,
+  type JobPayload,
+  jobCatalog,
+  type QueueName,
+  queueNames,
+} from './catalog.ts';
 
 export interface Queues {
   readonly prefix: string;
   get(name: QueueName): Queue;
   all(): Queue[];
   /** Validates the payload against the catalog and adds the job to its queue. */
-  enqueue<N extends JobName>(
-    name: N,
-    payload: JobPayload<N>,
-    options?: JobsOptions,
-  ): Promise<Job>;
+  enqueue<N extends JobName>(name: N, payload: JobPayload<N>, options?: JobsOptions): Promise<Job>;
   close(): Promise<void>;
 }
 

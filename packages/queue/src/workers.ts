@@ -1,14 +1,23 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { type JobName, type JobPayload, jobCatalog, type QueueName, queueNames } from './catalog.ts';
+import {
+  type JobName,
+  type JobPayload,
+  jobCatalog,
+  type QueueName,
+  queueNames,
+} from './catalog.ts';
 
 export interface JobContext {
   job: Job;
   log: Logger;
 }
 
-export type Processor<N extends JobName> = (payload: JobPayload<N>, ctx: JobContext) => Promise<unknown>;
+export type Processor<N extends JobName> = (
+  payload: JobPayload<N>,
+  ctx: JobContext,
+) => Promise<unknown>;
 
 /** Every job name must have a processor: adding a job to the catalog without one fails to compile. */
 export type ProcessorMap = { [N in JobName]: Processor<N> };

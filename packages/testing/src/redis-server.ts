@@ -9,7 +9,11 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -26,13 +30,28 @@ export interface ScratchRedis {
  * A Redis of the test's own on a free port, so a test can kill or freeze it without touching
  * the shared one. Needs `redis-server` on PATH.
  */
-export async function startScratchRedis(options: { appendOnly?: boolean; dir?: string; port?: number } = {}): Promise<ScratchRedis> {
+export async function startScratchRedis(
+  options: { appendOnly?: boolean; dir?: string; port?: number } = {},
+): Promise<ScratchRedis> {
   const port = options.port ?? (await freePort());
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    options.appendOnly ? 'yes' : 'no',
+  ];
   if (options.dir) args.push('--dir', options.dir);
   const child = spawn('redis-server', args, { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   const deadline = Date.now() + 5_000;
   for (;;) {
     try {

@@ -1,6 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { Sealer } from '@calhook/crypto';
 import { connections, type Database, webhookHooks } from '@calhook/db';
-import { randomBytes } from 'node:crypto';
 
 export interface SeededHook {
   connectionId: string;
@@ -17,11 +17,17 @@ export interface SeededHook {
 export async function seedConnectionWithHook(
   db: Database,
   sealer: Sealer,
-  options: { userId?: string; calendlyUserUri?: string; status?: 'active' | 'disconnected'; publicUrl?: string } = {},
+  options: {
+    userId?: string;
+    calendlyUserUri?: string;
+    status?: 'active' | 'disconnected';
+    publicUrl?: string;
+  } = {},
 ): Promise<SeededHook> {
   const tag = randomBytes(6).toString('hex');
   const userId = options.userId ?? `user-${tag}`;
-  const calendlyUserUri = options.calendlyUserUri ?? `https://api.calendly.com/users/U${tag.toUpperCase()}`;
+  const calendlyUserUri =
+    options.calendlyUserUri ?? `https://api.calendly.com/users/U${tag.toUpperCase()}`;
   const hookId = randomBytes(16).toString('base64url');
   const signingKey = randomBytes(32).toString('base64url');
   const [connection] = await db
@@ -43,7 +49,12 @@ export async function seedConnectionWithHook(
     callbackUrl: `${options.publicUrl ?? 'http://127.0.0.1:3000'}/webhooks/calendly/${hookId}`,
     state: 'active',
     signingKeyEnc: sealer.seal(signingKey),
-    events: ['invitee.created', 'invitee.canceled', 'invitee_no_show.created', 'invitee_no_show.deleted'],
+    events: [
+      'invitee.created',
+      'invitee.canceled',
+      'invitee_no_show.created',
+      'invitee_no_show.deleted',
+    ],
   });
   return { connectionId: connection.id, userId, calendlyUserUri, hookId, signingKey };
 }

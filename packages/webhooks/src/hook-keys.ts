@@ -62,7 +62,8 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
     const { hook } = row;
     const at = now();
     if (row.connectionStatus === 'disconnected') return { kind: 'gone' };
-    if (hook.retiredAt && hook.retiredAt.getTime() + options.gracePeriodMs < at) return { kind: 'gone' };
+    if (hook.retiredAt && hook.retiredAt.getTime() + options.gracePeriodMs < at)
+      return { kind: 'gone' };
 
     const keys = [options.sealer.open(hook.signingKeyEnc)];
     if (options.appSigningKey) keys.push(options.appSigningKey);
@@ -72,7 +73,10 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
         .from(webhookHooks)
         .where(eq(webhookHooks.id, hook.replacesHookId))
         .limit(1);
-      if (replaced && (!replaced.retiredAt || replaced.retiredAt.getTime() + options.gracePeriodMs >= at)) {
+      if (
+        replaced &&
+        (!replaced.retiredAt || replaced.retiredAt.getTime() + options.gracePeriodMs >= at)
+      ) {
         keys.push(options.sealer.open(replaced.signingKeyEnc));
       }
     }

@@ -4,7 +4,12 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { computeSignature, parseSignatureHeader, signatureHeader, verifySignature } from './signature.ts';
+import {
+  computeSignature,
+  parseSignatureHeader,
+  signatureHeader,
+  verifySignature,
+} from './signature.ts';
 
 const fixtures = new URL('../../../../shared/fixtures/signatures/', import.meta.url);
 const body1 = readFileSync(new URL('body1.json', fixtures));
@@ -41,7 +46,10 @@ describe('shared vectors', () => {
 
   it.each(vectors)('refuses the digest over the body alone', (v) => {
     const bodyOnly = createHmac('sha256', v.key).update(v.body).digest('hex');
-    expect(verifyAt(v, `t=${v.t},v1=${bodyOnly}`)).toEqual({ ok: false, reason: 'no_matching_key' });
+    expect(verifyAt(v, `t=${v.t},v1=${bodyOnly}`)).toEqual({
+      ok: false,
+      reason: 'no_matching_key',
+    });
   });
 
   it.each(vectors)('refuses a re-serialised body', (v) => {
@@ -97,7 +105,15 @@ describe('header parsing', () => {
   });
   it('reports a missing or blank header', () => {
     const v = vectors[0]!;
-    expect(verifySignature({ header: undefined, rawBody: v.body, keys: [v.key], toleranceSeconds: 180, now: 0 })).toEqual({ ok: false, reason: 'missing_header' });
+    expect(
+      verifySignature({
+        header: undefined,
+        rawBody: v.body,
+        keys: [v.key],
+        toleranceSeconds: 180,
+        now: 0,
+      }),
+    ).toEqual({ ok: false, reason: 'missing_header' });
     expect(verifyAt(v, '  ')).toEqual({ ok: false, reason: 'missing_header' });
   });
 });
@@ -129,12 +145,30 @@ describe('keys', () => {
   it('accepts any of the hook key, the app key and a replaced key', () => {
     for (const signer of ['hook', 'app', 'old']) {
       const header = signatureHeader(signer, 100, body);
-      expect(verifySignature({ header, rawBody: body, keys: ['hook', 'app', 'old'], toleranceSeconds: 180, now: 100_000 }).ok).toBe(true);
+      expect(
+        verifySignature({
+          header,
+          rawBody: body,
+          keys: ['hook', 'app', 'old'],
+          toleranceSeconds: 180,
+          now: 100_000,
+        }).ok,
+      ).toBe(true);
     }
   });
   it('refuses a key that is not listed, and an empty key list', () => {
     const header = signatureHeader('other', 100, body);
-    expect(verifySignature({ header, rawBody: body, keys: ['hook', 'app'], toleranceSeconds: 180, now: 100_000 })).toEqual({ ok: false, reason: 'no_matching_key' });
-    expect(verifySignature({ header, rawBody: body, keys: [], toleranceSeconds: 180, now: 100_000 })).toEqual({ ok: false, reason: 'no_matching_key' });
+    expect(
+      verifySignature({
+        header,
+        rawBody: body,
+        keys: ['hook', 'app'],
+        toleranceSeconds: 180,
+        now: 100_000,
+      }),
+    ).toEqual({ ok: false, reason: 'no_matching_key' });
+    expect(
+      verifySignature({ header, rawBody: body, keys: [], toleranceSeconds: 180, now: 100_000 }),
+    ).toEqual({ ok: false, reason: 'no_matching_key' });
   });
 });

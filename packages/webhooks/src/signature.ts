@@ -8,7 +8,9 @@ export type SignatureFailure =
   | 'future_timestamp'
   | 'no_matching_key';
 
-export type SignatureResult = { ok: true; timestamp: number } | { ok: false; reason: SignatureFailure };
+export type SignatureResult =
+  | { ok: true; timestamp: number }
+  | { ok: false; reason: SignatureFailure };
 
 export interface ParsedSignatureHeader {
   timestamp: number;
@@ -50,7 +52,11 @@ export function computeSignature(key: string, timestamp: number, rawBody: Uint8A
 }
 
 /** The header Calendly would send for these bytes: used by tests, the CLI example and benches. */
-export function signatureHeader(key: string, timestamp: number, rawBody: Uint8Array | string): string {
+export function signatureHeader(
+  key: string,
+  timestamp: number,
+  rawBody: Uint8Array | string,
+): string {
   const bytes = typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody;
   return `t=${timestamp},v1=${computeSignature(key, timestamp, bytes).toString('hex')}`;
 }
@@ -88,5 +94,7 @@ export function verifySignature(input: VerifyInput): SignatureResult {
       if (timingSafeEqual(expected, digest)) matched = true;
     }
   }
-  return matched ? { ok: true, timestamp: parsed.timestamp } : { ok: false, reason: 'no_matching_key' };
+  return matched
+    ? { ok: true, timestamp: parsed.timestamp }
+    : { ok: false, reason: 'no_matching_key' };
 }

@@ -40,9 +40,11 @@ export const meetingRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app
         cursor,
       });
       if (!result.ok) {
-        return reply
-          .code(400)
-          .send({ error: 'invalid_request', field: `querystring.${result.field}`, message: result.message });
+        return reply.code(400).send({
+          error: 'invalid_request',
+          field: `querystring.${result.field}`,
+          message: result.message,
+        });
       }
       return { meetings: result.meetings, nextCursor: result.nextCursor };
     },

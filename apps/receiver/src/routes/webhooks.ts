@@ -67,7 +67,10 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
     const body = rawBody.toString('utf8');
     // Same bytes for the same connection give the same job id: a retried delivery that
     // arrives while the first job is still kept is not queued twice.
-    const jobId = createHash('sha256').update(`${lookup.connectionId}\n`).update(rawBody).digest('hex');
+    const jobId = createHash('sha256')
+      .update(`${lookup.connectionId}\n`)
+      .update(rawBody)
+      .digest('hex');
     try {
       await withTimeout(
         options.queues.enqueue(

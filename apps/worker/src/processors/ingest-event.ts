@@ -20,7 +20,15 @@ export function ingestEvent(deps: { db: Database; now: () => Date }): Processor<
       { now: deps.now },
     );
     if (result.outcome === 'quarantined' || result.outcome === 'invalid') {
-      log.warn({ connectionId: payload.connectionId, hookId: payload.hookId, outcome: result.outcome, detail: result.detail }, 'delivery not applied');
+      log.warn(
+        {
+          connectionId: payload.connectionId,
+          hookId: payload.hookId,
+          outcome: result.outcome,
+          detail: result.detail,
+        },
+        'delivery not applied',
+      );
     }
     return { outcome: result.outcome, inboxId: result.inboxId };
   };
