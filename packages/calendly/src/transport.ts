@@ -1,0 +1,135 @@
+// Sends one logical request to Calendly over undici: maps the resource path onto the configured
+// base, retries what is safe to retry, classifies failures and logs each one without secrets.
+import type { Dispatcher } from 'undici';
+import { CalendlyError, errorFromResponse, errorFromTransport } from './errors.ts';
+import { redactPath } from './redact.ts';
+import { targetFor } from './resource-path.ts';
+import { decideRetry, type RetryPolicy } from './retry-policy.ts';
+
+/** The pino subset this client uses. */
+export interface CalendlyLogger {
+  warn(obj: Record<string, unknown>, msg?: string): void;
+  debug?(obj: Record<string, unknown>, msg?: string): void;
+}
+
+export interface TransportOptions {
+  dispatcher: Dispatcher;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  policy: RetryPolicy;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+  now: () => number;
+  logger?: CalendlyLogger | undefined;
+}
+
+export interface HttpRequest {
+  /** `oauth` endpoints answer RFC 6749 errors and are classified accordingly. */
+  endpoint: 'api' | 'oauth';
+  baseUrl: string;
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path and query, relative to `baseUrl`. */
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  /** Non-2xx statuses that count as success (404 for a DELETE: already gone). */
+  alsoOk?: number[];
+}
+
+export interface HttpResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface Transport {
+  send(request: HttpRequest): Promise<HttpResponse>;
+}
+
+function parseBody(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Proxies and load balancers answer HTML or plain text; keep a bounded excerpt.
+    return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+  }
+}
+
+function transportCode(cause: unknown): string | undefined {
+  if (typeof cause !== 'object' || cause === null) return undefined;
+  const code = (cause as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function createTransport(options: TransportOptions): Transport {
+  const { dispatcher, policy, sleep, random, now, logger } = options;
+
+  async function attempt(request: HttpRequest, logPath: string): Promise<HttpResponse> {
+    const target = targetFor(request.baseUrl, request.path);
+    let response: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      response = await dispatcher.request({
+        origin: target.origin,
+        path: target.path,
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+        headersTimeout: options.headersTimeoutMs,
+        bodyTimeout: options.bodyTimeoutMs,
+      });
+      // Always drain the body, or the keep-alive socket cannot be reused.
+      text = await response.body.text();
+    } catch (cause) {
+      throw errorFromTransport(request.method, logPath, cause);
+    }
+    const status = response.statusCode;
+    const body = parseBody(text);
+    if ((status >= 200 && status < 300) || request.alsoOk?.includes(status)) {
+      return { status, body };
+    }
+    throw errorFromResponse({
+      method: request.method,
+      path: logPath,
+      status,
+      headers: response.headers,
+      body,
+      endpoint: request.endpoint,
+      now: now(),
+    });
+  }
+
+  return {
+    async send(request) {
+      const logPath = redactPath(request.path);
+      for (let retriesDone = 0; ; retriesDone++) {
+        let error: CalendlyError;
+        try {
+          return await attempt(request, logPath);
+        } catch (caught) {
+          // Anything else (a malformed base URL) is a bug, not a Calendly failure.
+          if (!(caught instanceof CalendlyError)) throw caught;
+          error = caught;
+        }
+        const decision = decideRetry(request.method, error, retriesDone, policy, random);
+        logger?.warn(
+          {
+            method: request.method,
+            path: logPath,
+            status: error.status,
+            kind: error.kind,
+            phase: error.phase,
+            errorCode: transportCode(error.cause),
+            // `body` was redacted when the error was built.
+            errorBody: error.body,
+            attempt: retriesDone + 1,
+            retryInMs: decision.retry ? decision.delayMs : undefined,
+          },
+          decision.retry ? 'Calendly request failed, retrying' : 'Calendly request failed',
+        );
+        if (!decision.retry) throw error;
+        await sleep(decision.delayMs);
+      }
+    },
+  };
+}
