@@ -1,1 +1,49 @@
-export {};
+// Public surface of @calhook/meetings: the order-independent meeting rules, webhook
+// ingestion (the `ingest-event` job's logic) and the meetings read side.
+export {
+  type ApplyObservationResult,
+  applyInviteeObservation,
+  inviteeRecordOf,
+  meetingRecordOf,
+  type ObservationChanges,
+} from './apply-invitee-observation.ts';
+export {
+  type ChangeCounts,
+  type Delivery,
+  deliveryContentHash,
+  type IngestDeps,
+  type IngestOutcome,
+  type IngestResult,
+  ingestDelivery,
+  MEETING_EVENT_TYPES,
+} from './ingest-delivery.ts';
+export {
+  DEFAULT_MEETINGS_LIMIT,
+  decodeMeetingsCursor,
+  encodeMeetingsCursor,
+  type ListMeetingsQuery,
+  type ListMeetingsResult,
+  listMeetings,
+  MAX_MEETINGS_LIMIT,
+  type Meeting,
+  type MeetingInvitee,
+} from './list-meetings.ts';
+export {
+  type InviteeRecord,
+  type MeetingRecord,
+  type MeetingStatus,
+  mergeInvitee,
+  mergeMeeting,
+  type Observation,
+  PLACEHOLDER_VERSION,
+  type Plan,
+  planObservation,
+  type StoredSlice,
+} from './merge-rules.ts';
+export {
+  type InviteeObservationInput,
+  meetingFromScheduledEvent,
+  observationFromPayload,
+  parseCalendlyTime,
+  placeholderMeeting,
+} from './observation.ts';
