@@ -1,0 +1,46 @@
+// Standalone simulator for local demos: `node packages/calendly-simulator/src/main.ts`.
+// The only place in this package that reads the environment.
+import { startSimulator } from './simulator.ts';
+
+function integer(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number`);
+  return value;
+}
+
+const clientId = process.env.SIM_CLIENT_ID || 'sim-client-id';
+const clientSecret = process.env.SIM_CLIENT_SECRET || 'sim-client-secret';
+const appSigningKey = process.env.SIM_APP_SIGNING_KEY || 'sim-app-signing-key';
+
+const simulator = await startSimulator({
+  port: integer('SIM_PORT', 3100),
+  host: process.env.SIM_HOST || '127.0.0.1',
+  clientId,
+  clientSecret,
+  appSigningKey,
+  accessTokenLifetimeSeconds: integer('SIM_TOKEN_LIFETIME', 7200),
+  logger: console,
+});
+const user = await simulator.control.createUser({ name: 'Demo User', email: 'demo@example.com' });
+
+console.log(`Calendly simulator on ${simulator.url}
+  CALENDLY_API_URL=${simulator.url}
+  CALENDLY_AUTH_URL=${simulator.url}
+  CALENDLY_CLIENT_ID=${clientId}
+  CALENDLY_CLIENT_SECRET=${clientSecret}
+  CALENDLY_WEBHOOK_SIGNING_KEY=${appSigningKey}
+Demo user ${user.uri} <${user.email}>
+  organization: ${user.organizationUri}
+  personal access token: ${user.personalAccessToken}
+Control API under ${simulator.url}/_sim (e.g. POST /_sim/book {"userUri": "${user.uri}"}).`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    simulator.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}
