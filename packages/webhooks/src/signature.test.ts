@@ -11,7 +11,7 @@ import {
   verifySignature,
 } from './signature.ts';
 
-const fixtures = new URL('../../../../shared/fixtures/signatures/', import.meta.url);
+const fixtures = new URL('../../../test/fixtures/signatures/', import.meta.url);
 const body1 = readFileSync(new URL('body1.json', fixtures));
 const body2 = readFileSync(new URL('body2.json', fixtures));
 
