@@ -4,6 +4,8 @@
 // user B's hook changes nothing of B's.
 import { randomBytes } from 'node:crypto';
 import { buildApiApp } from '@calhook/api-app';
+import { loadConfig } from '@calhook/config';
+import { buildConnectionServices, type ConnectionServices } from '@calhook/connections';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { type DatabaseHandle, eventInbox, meetings } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
@@ -41,6 +43,7 @@ let queues: Queues;
 let workers: Workers;
 let receiver: FastifyInstance;
 let api: FastifyInstance;
+let services: ConnectionServices;
 
 function inviteeCreated(hook: SeededHook, createdBy = hook.calendlyUserUri) {
   const eventUri = `https://api.calendly.com/scheduled_events/${randomBytes(8).toString('hex')}`;
@@ -128,16 +131,32 @@ beforeAll(async () => {
     checkReady: async () => {},
   });
   api = buildApiApp({ logger, db: database.db, apiToken: API_TOKEN, checkReady: async () => {} });
+  // Connection jobs are not exercised here; their services only need to exist.
+  const config = loadConfig(
+    { ENCRYPTION_KEY: randomBytes(32).toString('base64'), CALENDLY_API_URL: 'http://127.0.0.1:9' },
+    [],
+  );
+  services = buildConnectionServices({ config, db: database.db, queues, logger });
   workers = createWorkers({
     prefix,
     logger,
-    processors: buildProcessors({ db: database.db, now: () => new Date() }),
+    processors: buildProcessors({
+      db: database.db,
+      now: () => new Date(),
+      queues,
+      calendly: services.calendly,
+      tokens: services.tokens,
+      connections: services.connections,
+      reconcileEveryMs: config.reconcileEveryMs,
+      backfill: config.backfill,
+    }),
     connection: () => createWorkerRedis(testUrls().redisUrl),
   });
 });
 
 afterAll(async () => {
   await workers.close();
+  await services.close();
   await receiver.close();
   await api.close();
   for (const queue of queues.all()) await queue.obliterate({ force: true });

@@ -1,7 +1,8 @@
 import type { Config } from '@calhook/config';
+import { buildConnectionServices } from '@calhook/connections';
 import { createDatabase } from '@calhook/db';
-import type { Logger } from '@calhook/observability';
-import { createProducerRedis } from '@calhook/queue';
+import { createMetrics, type Logger, type Metrics } from '@calhook/observability';
+import { createProducerRedis, createQueues } from '@calhook/queue';
 import type { FastifyInstance } from 'fastify';
 import { buildApiApp } from './app.ts';
 
@@ -14,16 +15,24 @@ export interface RunningApi {
 export async function startApi(
   config: Config,
   logger: Logger,
-  options: { port?: number } = {},
+  options: { port?: number; metrics?: Metrics } = {},
 ): Promise<RunningApi> {
   if (!config.apiToken) throw new Error('API_TOKEN is required by the api role');
   const database = createDatabase(config.databaseUrl, { max: 10, applicationName: 'calhook-api' });
   const redis = createProducerRedis(config.redisUrl);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  const queues = createQueues(redis, config.queuePrefix);
+  const log = logger.child({ role: 'api' });
+  const services = buildConnectionServices({ config, db: database.db, queues, logger: log });
   const app = buildApiApp({
-    logger: logger.child({ role: 'api' }),
+    logger: log,
     db: database.db,
     apiToken: config.apiToken,
+    connections: services.connections,
+    oauth: services.oauth,
+    admin: config.admin,
+    queues: queues.all(),
+    metrics: options.metrics ?? createMetrics(),
     checkReady: async () => {
       await Promise.all([redis.ping(), database.sql`select 1`]);
     },
@@ -34,6 +43,8 @@ export async function startApi(
     url,
     async close() {
       await app.close();
+      await services.close();
+      await queues.close();
       redis.disconnect();
       await database.close();
     },

@@ -1,7 +1,13 @@
 import type { Config } from '@calhook/config';
+import { buildConnectionServices } from '@calhook/connections';
 import { createDatabase } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
-import { createWorkerRedis, createWorkers } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  createWorkerRedis,
+  createWorkers,
+} from '@calhook/queue';
 import { buildProcessors } from './processors/index.ts';
 
 export interface RunningWorker {
@@ -20,26 +26,51 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const concurrency = options.concurrency ?? 20;
   const database = createDatabase(config.databaseUrl, {
-    max: concurrency + 2,
+    max: concurrency + 8,
     applicationName: 'calhook-worker',
   });
   const log = logger.child({ role: 'worker' });
+  // Jobs that schedule other jobs (refresh, clean-up) add them through a producer connection.
+  const producer = createProducerRedis(config.redisUrl);
+  producer.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
+  const queues = createQueues(producer, config.queuePrefix);
+  const services = buildConnectionServices({ config, db: database.db, queues, logger: log });
   const workers = createWorkers({
     prefix: config.queuePrefix,
     logger: log,
-    processors: buildProcessors({ db: database.db, now: () => new Date() }),
+    processors: buildProcessors({
+      db: database.db,
+      now: () => new Date(),
+      queues,
+      calendly: services.calendly,
+      tokens: services.tokens,
+      connections: services.connections,
+      reconcileEveryMs: config.reconcileEveryMs,
+      backfill: config.backfill,
+    }),
     connection: () => {
       const redis = createWorkerRedis(config.redisUrl);
       redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
       return redis;
     },
-    concurrency: { events: concurrency, connections: 5 },
+    concurrency: { events: concurrency, connections: 5, reconcile: 5 },
   });
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
+  // Idempotent: every worker replica upserts the same scheduler, and BullMQ keeps one.
+  await queues
+    .get('reconcile')
+    .upsertJobScheduler(
+      'reconcile-all',
+      { every: config.reconcileEveryMs },
+      { name: 'reconcile-all', data: {} },
+    );
   return {
     async close() {
-      // Stop taking jobs and finish the ones in flight before the database goes away.
+      // Stop taking jobs and finish the ones in flight before their dependencies go away.
       await workers.close();
+      await services.close();
+      await queues.close();
+      producer.disconnect();
       await database.close();
     },
   };

@@ -34,7 +34,8 @@ console.log(`Calendly simulator on ${simulator.url}
 Demo user ${user.uri} <${user.email}>
   organization: ${user.organizationUri}
   personal access token: ${user.personalAccessToken}
-Control API under ${simulator.url}/_sim (e.g. POST /_sim/book {"userUri": "${user.uri}"}).`);
+Control API under ${simulator.url}/_sim (e.g. POST /_sim/book {"userUri": "${user.uri}"}).
+For a shell: export SIM_USER=${user.uri} SIM_TOKEN=${user.personalAccessToken}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

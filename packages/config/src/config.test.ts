@@ -54,7 +54,7 @@ describe('loadConfig', () => {
     expect(config.webhookToleranceSeconds).toBe(300);
     expect(config.reconcileEveryMs).toBe(7_200_000);
     expect(config.publicUrl).toBe('https://hooks.example.com');
-    expect(config.admin).toEqual({ user: 'ops', password: 'secret' });
+    expect(config.admin).toEqual({ user: 'ops', password: 'secret', readOnly: false });
   });
 
   it('names every bad key in one error', () => {

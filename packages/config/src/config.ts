@@ -65,6 +65,10 @@ export const envSchema = z.object({
   API_PORT: port(3001),
   // Base URL Calendly reaches the receiver at; callback URLs are built from it.
   PUBLIC_URL: url('http://127.0.0.1:3000'),
+  // Base URL browsers reach the api role at: the hosted OAuth flow's redirect URI is built from it.
+  API_PUBLIC_URL: url('http://127.0.0.1:3001'),
+  // The worker's small HTTP server (/metrics, /healthz, /readyz).
+  WORKER_PORT: port(3002),
   // Calendly, or a stand-in such as the simulator.
   CALENDLY_API_URL: url('https://api.calendly.com'),
   CALENDLY_AUTH_URL: url('https://auth.calendly.com'),
@@ -80,6 +84,11 @@ export const envSchema = z.object({
   // Basic auth for Bull Board at /admin/queues.
   ADMIN_USER: optionalSecret,
   ADMIN_PASSWORD: optionalSecret,
+  // Bull Board without retry/remove/clean buttons.
+  ADMIN_READ_ONLY: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
   // Encrypts tokens and signing keys at rest (AES-256-GCM).
   ENCRYPTION_KEY: base64Key.optional(),
   // Earlier encryption keys, comma-separated, still accepted for reading during a key rotation.
@@ -109,6 +118,13 @@ export const envSchema = z.object({
   RECONCILE_EVERY: duration('15m', 60_000),
   // How long before expiry access tokens are refreshed.
   REFRESH_BEFORE_EXPIRY: duration('10m'),
+  // Routine backfill window around now, and the wider one imported on first connect.
+  BACKFILL_PAST: duration('7d', 0),
+  // How often every connection is backfilled even when nothing looked wrong.
+  BACKFILL_EVERY: duration('6h', 60_000),
+  BACKFILL_FUTURE: duration('60d', 0),
+  INITIAL_BACKFILL_PAST: duration('90d', 0),
+  INITIAL_BACKFILL_FUTURE: duration('180d', 0),
   // pino level.
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Human-readable logs for development; JSON otherwise.
@@ -128,6 +144,8 @@ export interface Config {
   receiverPort: number;
   apiPort: number;
   publicUrl: string;
+  apiPublicUrl: string;
+  workerPort: number;
   calendly: {
     apiUrl: string;
     authUrl: string;
@@ -136,13 +154,20 @@ export interface Config {
     webhookSigningKey: string | undefined;
   };
   apiToken: string | undefined;
-  admin: { user: string; password: string } | undefined;
+  admin: { user: string; password: string; readOnly: boolean } | undefined;
   /** Current key first, then earlier keys still accepted for reading. Empty if none is set. */
   encryptionKeys: Buffer[];
   webhookToleranceSeconds: number;
   hookGracePeriodMs: number;
   reconcileEveryMs: number;
   refreshBeforeExpiryMs: number;
+  backfill: {
+    pastMs: number;
+    futureMs: number;
+    initialPastMs: number;
+    initialFutureMs: number;
+    everyMs: number;
+  };
   log: { level: Env['LOG_LEVEL']; pretty: boolean };
 }
 
@@ -212,6 +237,8 @@ export function loadConfig(
     receiverPort: env.RECEIVER_PORT,
     apiPort: env.API_PORT,
     publicUrl: env.PUBLIC_URL,
+    apiPublicUrl: env.API_PUBLIC_URL,
+    workerPort: env.WORKER_PORT,
     calendly: {
       apiUrl: env.CALENDLY_API_URL,
       authUrl: env.CALENDLY_AUTH_URL,
@@ -222,7 +249,7 @@ export function loadConfig(
     apiToken: env.API_TOKEN,
     admin:
       env.ADMIN_USER !== undefined && env.ADMIN_PASSWORD !== undefined
-        ? { user: env.ADMIN_USER, password: env.ADMIN_PASSWORD }
+        ? { user: env.ADMIN_USER, password: env.ADMIN_PASSWORD, readOnly: env.ADMIN_READ_ONLY }
         : undefined,
     encryptionKeys: [
       ...(env.ENCRYPTION_KEY ? [env.ENCRYPTION_KEY] : []),
@@ -232,6 +259,13 @@ export function loadConfig(
     hookGracePeriodMs: env.HOOK_GRACE_PERIOD,
     reconcileEveryMs: env.RECONCILE_EVERY,
     refreshBeforeExpiryMs: env.REFRESH_BEFORE_EXPIRY,
+    backfill: {
+      pastMs: env.BACKFILL_PAST,
+      futureMs: env.BACKFILL_FUTURE,
+      initialPastMs: env.INITIAL_BACKFILL_PAST,
+      initialFutureMs: env.INITIAL_BACKFILL_FUTURE,
+      everyMs: env.BACKFILL_EVERY,
+    },
     log: { level: env.LOG_LEVEL, pretty: env.LOG_PRETTY },
   };
 }

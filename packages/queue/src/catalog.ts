@@ -2,7 +2,7 @@ import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
 /** Queues calhook runs. Each is its own BullMQ queue so one kind of work never starves another. */
-export const queueNames = ['events', 'connections'] as const;
+export const queueNames = ['events', 'connections', 'reconcile'] as const;
 export type QueueName = (typeof queueNames)[number];
 
 const isoDate = z.iso.datetime({ offset: true });
@@ -27,6 +27,59 @@ export const jobCatalog = {
       // Completed jobs are kept for an hour so a retried delivery dedupes on the job id too;
       // the inbox's content hash is the lasting guarantee.
       removeOnComplete: { age: 3_600, count: 100_000 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+  },
+  'refresh-token': {
+    queue: 'connections',
+    // Job id `refresh-<connectionId>`: rescheduling replaces the pending job, never adds one.
+    payload: z.object({ connectionId: z.uuid() }),
+    options: {
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 5_000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 14 * 86_400 },
+    },
+  },
+  'disconnect-cleanup': {
+    queue: 'connections',
+    // What a disconnect could not finish at Calendly. The tokens travel sealed (AES-GCM), as
+    // they were in the database: the connection row no longer holds them.
+    payload: z.object({
+      connectionId: z.uuid(),
+      subscriptionUris: z.array(z.string()),
+      accessTokenEnc: z.string().nullable(),
+      refreshTokenEnc: z.string().nullable(),
+    }),
+    options: {
+      attempts: 50,
+      backoff: { type: 'exponential', delay: 10_000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 30 * 86_400 },
+    },
+  },
+  'reconcile-connection': {
+    queue: 'reconcile',
+    payload: z.object({
+      connectionId: z.uuid(),
+      reason: z.enum(['scheduled', 'requested', 'connect', 'command']),
+    }),
+    options: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 30_000 },
+      removeOnComplete: { age: 3_600 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+  },
+  'reconcile-all': {
+    queue: 'reconcile',
+    // Run by a job scheduler every RECONCILE_EVERY: fans out one reconcile-connection per
+    // active connection, with ids fixed per run window so a slow run never doubles up.
+    payload: z.object({}),
+    options: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 30_000 },
+      removeOnComplete: { count: 100 },
       removeOnFail: { age: 14 * 86_400 },
     },
   },

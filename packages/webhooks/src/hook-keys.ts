@@ -65,6 +65,7 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
     if (hook.retiredAt && hook.retiredAt.getTime() + options.gracePeriodMs < at)
       return { kind: 'gone' };
 
+    if (!hook.signingKeyEnc) return { kind: 'gone' };
     const keys = [options.sealer.open(hook.signingKeyEnc)];
     if (options.appSigningKey) keys.push(options.appSigningKey);
     if (hook.replacesHookId) {
@@ -73,10 +74,10 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
         .from(webhookHooks)
         .where(eq(webhookHooks.id, hook.replacesHookId))
         .limit(1);
-      if (
+      const withinGrace =
         replaced &&
-        (!replaced.retiredAt || replaced.retiredAt.getTime() + options.gracePeriodMs >= at)
-      ) {
+        (!replaced.retiredAt || replaced.retiredAt.getTime() + options.gracePeriodMs >= at);
+      if (withinGrace && replaced.signingKeyEnc) {
         keys.push(options.sealer.open(replaced.signingKeyEnc));
       }
     }

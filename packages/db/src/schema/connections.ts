@@ -36,6 +36,11 @@ export const connections = pgTable(
     // Bumped on every token write: the compare-and-swap that keeps refreshes single-flight.
     tokenVersion: integer('token_version').notNull().default(0),
     refreshTokenIssuedAt: tstz('refresh_token_issued_at'),
+    // Set when a refresh was sent but its answer was lost (timeout after sending): the stored
+    // refresh token may already be spent at Calendly. Cleared by the next successful write.
+    refreshOutcomeUnknownAt: tstz('refresh_outcome_unknown_at'),
+    // Consecutive transient refresh failures (5xx, 429, network); reset on success.
+    refreshFailures: integer('refresh_failures').notNull().default(0),
     webhookState: text('webhook_state', { enum: webhookStates }).notNull().default('pending'),
     webhookMessage: text('webhook_message'),
     lastError: text('last_error'),

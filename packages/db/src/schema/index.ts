@@ -1,4 +1,5 @@
 export * from './connections.ts';
 export * from './event-inbox.ts';
 export * from './meetings.ts';
+export * from './oauth-states.ts';
 export * from './webhook-hooks.ts';

@@ -26,7 +26,8 @@ export const webhookHooks = pgTable(
     callbackUrl: text('callback_url').notNull(),
     events: text('events').array().notNull().default(sql`'{}'::text[]`),
     state: text('state', { enum: hookStates }).notNull().default('pending'),
-    signingKeyEnc: text('signing_key_enc').notNull(),
+    // Cleared on disconnect: a disconnected user's hooks accept nothing, whatever the grace.
+    signingKeyEnc: text('signing_key_enc'),
     // The hook this one replaced: its key is accepted here during its grace period.
     replacesHookId: text('replaces_hook_id'),
     retiredAt: tstz('retired_at'),

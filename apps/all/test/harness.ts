@@ -1,0 +1,113 @@
+// Starts calhook's real roles (worker, receiver, api) against the Calendly simulator, real
+// Postgres and Redis, on free ports, with a queue prefix of their own: the world the
+// connection and reconcile tests drive over HTTP.
+import { randomBytes } from 'node:crypto';
+import { startApi } from '@calhook/api-app';
+import { type Simulator, type SimulatorOptions, startSimulator } from '@calhook/calendly-simulator';
+import { type Config, loadConfig } from '@calhook/config';
+import type { DatabaseHandle } from '@calhook/db';
+import { createLogger } from '@calhook/observability';
+import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
+import { startReceiver } from '@calhook/receiver-app';
+import { freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import { startWorker } from '@calhook/worker-app';
+import type { Redis } from 'ioredis';
+
+export interface Harness {
+  sim: Simulator;
+  config: Config;
+  env: Record<string, string>;
+  apiUrl: string;
+  receiverUrl: string;
+  database: DatabaseHandle;
+  queues: Queues;
+  /** Calls the API with the bearer token; JSON in and out. */
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  stopReceiver(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  options: { simulator?: SimulatorOptions; env?: Record<string, string> } = {},
+): Promise<Harness> {
+  const sim = await startSimulator({ logger: false, ...options.simulator });
+  const receiverPort = await freePort();
+  const apiPort = await freePort();
+  const { databaseUrl, redisUrl } = testUrls();
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: uniqueId('h'),
+    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    API_TOKEN: randomBytes(18).toString('base64url'),
+    PUBLIC_URL: `http://127.0.0.1:${receiverPort}`,
+    API_PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
+    CALENDLY_API_URL: sim.url,
+    CALENDLY_AUTH_URL: sim.url,
+    CALENDLY_CLIENT_ID: 'sim-client-id',
+    CALENDLY_CLIENT_SECRET: 'sim-client-secret',
+    CALENDLY_WEBHOOK_SIGNING_KEY: 'sim-app-signing-key',
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  };
+  const config = loadConfig(env);
+  const logger = createLogger({ level: 'silent' });
+  const worker = await startWorker(config, logger);
+  let receiver: Awaited<ReturnType<typeof startReceiver>> | null = await startReceiver(
+    config,
+    logger,
+    {
+      port: receiverPort,
+    },
+  );
+  const api = await startApi(config, logger, { port: apiPort });
+  const database = testDatabase();
+  const redis: Redis = createProducerRedis(redisUrl);
+  const queues = createQueues(redis, config.queuePrefix);
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+
+  return {
+    sim,
+    config,
+    env,
+    apiUrl,
+    receiverUrl: `http://127.0.0.1:${receiverPort}`,
+    database,
+    queues,
+    async api(method, path, body) {
+      const response = await fetch(`${apiUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${env.API_TOKEN}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        redirect: 'manual',
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        body: text ? JSON.parse(text) : null,
+        headers: response.headers,
+      };
+    },
+    async stopReceiver() {
+      await receiver?.close();
+      receiver = null;
+    },
+    async close() {
+      await api.close();
+      await receiver?.close();
+      await worker.close();
+      for (const queue of queues.all()) await queue.obliterate({ force: true }).catch(() => {});
+      await queues.close();
+      redis.disconnect();
+      await database.close();
+      await sim.close();
+    },
+  };
+}
