@@ -26,8 +26,11 @@ export interface Harness {
     method: string,
     path: string,
     body?: unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: tests read response fields freely and assert them with expect
   ): Promise<{ status: number; body: any; headers: Headers }>;
   stopReceiver(): Promise<void>;
+  /** Starts the receiver again on the same port (same PUBLIC_URL). */
+  startReceiver(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -98,6 +101,9 @@ export async function startHarness(
     async stopReceiver() {
       await receiver?.close();
       receiver = null;
+    },
+    async startReceiver() {
+      receiver ??= await startReceiver(config, logger, { port: receiverPort });
     },
     async close() {
       await api.close();
