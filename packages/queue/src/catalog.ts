@@ -32,7 +32,8 @@ export const jobCatalog = {
   },
   'refresh-token': {
     queue: 'connections',
-    // Job id `refresh-<connectionId>`: rescheduling replaces the pending job, never adds one.
+    // Deduplication id `refresh-<connectionId>` (replace, keep last if active): rescheduling
+    // replaces the pending job, never adds a second one.
     payload: z.object({ connectionId: z.uuid() }),
     options: {
       attempts: 8,
