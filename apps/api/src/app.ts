@@ -1,5 +1,13 @@
+import type { ConnectionService, OauthFlow } from '@calhook/connections';
 import type { Database } from '@calhook/db';
-import { logRequests, serverOptions } from '@calhook/observability';
+import {
+  createMetrics,
+  logRequests,
+  type Metrics,
+  metricsRoute,
+  serverOptions,
+} from '@calhook/observability';
+import type { Queue } from 'bullmq';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -7,14 +15,28 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { databaseCounts } from './database-counts.ts';
+import { type AdminCredentials, adminPlugin } from './plugins/admin.ts';
 import { bearerAuth } from './plugins/bearer-auth.ts';
+import { registerOpenApi } from './plugins/openapi.ts';
+import { connectionRoutes } from './routes/connections.ts';
 import { meetingRoutes } from './routes/meetings.ts';
+import { authorizeUrlRoute, callbackRoute } from './routes/oauth.ts';
 
 export interface ApiDeps {
   logger: FastifyBaseLogger;
   db: Database;
   apiToken: string;
   checkReady: () => Promise<void>;
+  /** The connections API and hosted OAuth flow; absent in tests of the meetings API alone. */
+  connections?: ConnectionService;
+  oauth?: OauthFlow;
+  /** Bull Board and /metrics credentials; without them /admin answers 404 and /metrics is open. */
+  admin?: AdminCredentials | undefined;
+  /** Every calhook queue (`queues.all()`): shown in Bull Board and measured on /metrics. */
+  queues?: readonly Queue[];
+  /** Served at /metrics; a private registry without process metrics when not given. */
+  metrics?: Metrics;
 }
 
 /** Builds the api role; `server.ts` only listens and shuts down. Tests call this with real deps. */
@@ -46,6 +68,15 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found' }));
 
+  // Before any route: @fastify/swagger documents routes as they are added.
+  registerOpenApi(app);
+
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
+  if (deps.queues) metrics.observeQueues(deps.queues);
+  metrics.observeDatabase(() => databaseCounts(deps.db));
+  metricsRoute(app, { metrics, auth: deps.admin });
+  app.register(adminPlugin, { prefix: '/admin', admin: deps.admin, queues: deps.queues ?? [] });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (request, reply) => {
     try {
@@ -57,9 +88,12 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     }
   });
 
+  if (deps.oauth) app.register(callbackRoute, { oauth: deps.oauth });
   app.register(async (v1) => {
     v1.addHook('onRequest', bearerAuth(deps.apiToken));
     await v1.register(meetingRoutes, { db: deps.db });
+    if (deps.connections) await v1.register(connectionRoutes, { connections: deps.connections });
+    if (deps.oauth) await v1.register(authorizeUrlRoute, { oauth: deps.oauth });
   });
   return app;
 }

@@ -23,7 +23,14 @@ export async function startApi(
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const queues = createQueues(redis, config.queuePrefix);
   const log = logger.child({ role: 'api' });
-  const services = buildConnectionServices({ config, db: database.db, queues, logger: log });
+  const metrics = options.metrics ?? createMetrics();
+  const services = buildConnectionServices({
+    config,
+    db: database.db,
+    queues,
+    logger: log,
+    onRefresh: (outcome) => metrics.tokenRefresh.inc({ outcome }),
+  });
   const app = buildApiApp({
     logger: log,
     db: database.db,
@@ -32,7 +39,7 @@ export async function startApi(
     oauth: services.oauth,
     admin: config.admin,
     queues: queues.all(),
-    metrics: options.metrics ?? createMetrics(),
+    metrics,
     checkReady: async () => {
       await Promise.all([redis.ping(), database.sql`select 1`]);
     },

@@ -1,4 +1,11 @@
-import { logRequests, serverOptions } from '@calhook/observability';
+import {
+  type BasicCredentials,
+  createMetrics,
+  logRequests,
+  type Metrics,
+  metricsRoute,
+  serverOptions,
+} from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import type { HookKeyResolver } from '@calhook/webhooks';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -13,6 +20,10 @@ export interface ReceiverDeps {
   checkReady: () => Promise<void>;
   now?: () => number;
   enqueueTimeoutMs?: number;
+  /** Served at /metrics; a private registry without process metrics when not given. */
+  metrics?: Metrics;
+  /** Basic auth for /metrics (the admin credentials), since the receiver faces the internet. */
+  metricsAuth?: BasicCredentials | undefined;
 }
 
 /** Builds the receiver; `server.ts` only listens and shuts down. Tests call this with real deps. */
@@ -48,7 +59,11 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
     }
   });
 
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
+  metricsRoute(app, { metrics, auth: deps.metricsAuth });
+
   app.register(webhookRoutes, {
+    metrics,
     hooks: deps.hooks,
     queues: deps.queues,
     toleranceSeconds: deps.toleranceSeconds,

@@ -1,7 +1,7 @@
 import type { Config } from '@calhook/config';
 import { createSealer } from '@calhook/crypto';
 import { createDatabase } from '@calhook/db';
-import type { Logger } from '@calhook/observability';
+import { createMetrics, type Logger, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues } from '@calhook/queue';
 import { createHookKeyResolver } from '@calhook/webhooks';
 import type { FastifyInstance } from 'fastify';
@@ -17,7 +17,7 @@ export interface RunningReceiver {
 export async function startReceiver(
   config: Config,
   logger: Logger,
-  options: { port?: number } = {},
+  options: { port?: number; metrics?: Metrics } = {},
 ): Promise<RunningReceiver> {
   const database = createDatabase(config.databaseUrl, {
     max: 10,
@@ -37,6 +37,8 @@ export async function startReceiver(
     hooks,
     queues,
     toleranceSeconds: config.webhookToleranceSeconds,
+    metrics: options.metrics ?? createMetrics(),
+    metricsAuth: config.admin,
     checkReady: async () => {
       await Promise.all([redis.ping(), database.sql`select 1`]);
     },

@@ -47,3 +47,12 @@ export {
   parseCalendlyTime,
   placeholderMeeting,
 } from './observation.ts';
+export {
+  type ReplayedEvent,
+  type ReplayedRow,
+  type ReplayFilter,
+  type ReplayOptions,
+  type ReplayReport,
+  replayInbox,
+  urisOfDelivery,
+} from './replay.ts';

@@ -1,3 +1,17 @@
+export { type BasicCredentials, basicAuth } from './basic-auth.ts';
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './logger.ts';
+export {
+  createMetrics,
+  type DatabaseCounts,
+  type JobOutcome,
+  type LabeledCounter,
+  type Metrics,
+  type MetricsOptions,
+  type ObservedQueue,
+  type ReconcileAction,
+  type TokenRefreshOutcome,
+} from './metrics.ts';
+export { metricsRoute } from './metrics-route.ts';
+export { REDACTED, redactText, redactValue } from './redact.ts';
 export { logRequests, serverOptions } from './request-log.ts';
 export { onShutdown } from './shutdown.ts';

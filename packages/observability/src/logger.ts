@@ -1,10 +1,13 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { redactText, redactValue } from './redact.ts';
 
 export type { Logger };
 
 /**
- * Every place a secret can sit in what calhook logs. Values are replaced, never removed, so a
- * reader still sees that the field was there.
+ * Known places a secret can sit in what calhook logs, censored by pino when the line is
+ * written. Values are replaced, never removed, so a reader still sees that the field was there.
+ * Everything else logged is also walked by key name (redact.ts), which reaches any depth.
+ * `code` is not listed: there it would hide error codes (see redact.ts for how OAuth codes go).
  */
 export const redactPaths = [
   'req.headers.authorization',
@@ -17,7 +20,6 @@ export const redactPaths = [
   '*.access_token',
   '*.refresh_token',
   '*.token',
-  '*.code',
   '*.codeVerifier',
   '*.code_verifier',
   '*.clientSecret',
@@ -31,6 +33,11 @@ export const redactPaths = [
   'signingKey',
   'clientSecret',
   'password',
+  'token',
+  'apiToken',
+  'encryptionKey',
+  '*.apiToken',
+  '*.encryptionKeys',
 ];
 
 export interface LoggerOptions {
@@ -46,6 +53,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     level: options.level ?? 'info',
     name: options.name ?? 'calhook',
     redact: { paths: redactPaths, censor: '[redacted]' },
+    // Runs before the serializers, so errors anywhere in the object are walked as well.
+    formatters: {
+      log: (object: Record<string, unknown>) => redactValue(object) as Record<string, unknown>,
+    },
+    serializers: {
+      // Already serialised and redacted by the formatter above; a fresh Error can only reach
+      // here through a child binding.
+      err: (value: unknown) => (value instanceof Error ? redactValue(value) : value),
+      msg: (value: unknown) => (typeof value === 'string' ? redactText(value) : value),
+    },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (options.destination) return pino(base, options.destination);

@@ -10,6 +10,8 @@ export { createProducerRedis, createWorkerRedis } from './redis.ts';
 export {
   createWorkers,
   type JobContext,
+  type JobMetricsSink,
+  type JobRunOutcome,
   PermanentJobError,
   type Processor,
   type ProcessorMap,

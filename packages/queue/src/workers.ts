@@ -37,6 +37,14 @@ export class RetryLaterError extends Error {
   }
 }
 
+/** What happened to one run of a job, as the metrics count it. */
+export type JobRunOutcome = 'completed' | 'failed' | 'retried' | 'delayed';
+
+/** Where the wrapper reports each run; `createMetrics()` from @calhook/observability fits. */
+export interface JobMetricsSink {
+  recordJob(job: string, outcome: JobRunOutcome, seconds: number): void;
+}
+
 export interface WorkersOptions {
   prefix: string;
   processors: ProcessorMap;
@@ -46,6 +54,7 @@ export interface WorkersOptions {
   concurrency?: Partial<Record<QueueName, number>>;
   /** Only these queues are worked; all by default. */
   queues?: readonly QueueName[];
+  metrics?: JobMetricsSink;
 }
 
 export interface Workers {
@@ -58,31 +67,53 @@ function dispatch(options: WorkersOptions) {
   return async (job: Job, token?: string) => {
     const name = job.name as JobName;
     const entry = jobCatalog[name];
-    const log = options.logger.child({ job: name, jobId: job.id, attempt: job.attemptsMade + 1 });
-    if (!entry) throw new UnrecoverableError(`no processor for job ${job.name}`);
+    // Most payloads carry the connection: every line of the job can then be found by it.
+    const connectionId = (job.data as { connectionId?: unknown } | undefined)?.connectionId;
+    const log = options.logger.child({
+      job: name,
+      jobId: job.id,
+      attempt: job.attemptsMade + 1,
+      ...(typeof connectionId === 'string' ? { connectionId } : {}),
+    });
+    const started = performance.now();
+    const record = (outcome: JobRunOutcome) =>
+      options.metrics?.recordJob(job.name, outcome, (performance.now() - started) / 1000);
+    if (!entry) {
+      record('failed');
+      throw new UnrecoverableError(`no processor for job ${job.name}`);
+    }
     const parsed = entry.payload.safeParse(job.data);
     if (!parsed.success) {
       log.error({ issues: parsed.error.issues }, 'job payload does not match the catalog');
+      record('failed');
       throw new UnrecoverableError(`invalid payload for ${job.name}`);
     }
-    const started = performance.now();
     try {
       const processor = options.processors[name] as Processor<JobName>;
       const result = await processor(parsed.data, { job, log });
       log.info({ ms: Math.round(performance.now() - started), result }, 'job done');
+      record('completed');
       return result;
     } catch (error) {
       const ms = Math.round(performance.now() - started);
       if (error instanceof RetryLaterError && token) {
         log.warn({ ms, delayMs: error.delayMs, reason: error.message }, 'job delayed');
+        record('delayed');
         await job.moveToDelayed(Date.now() + error.delayMs, token);
         throw new DelayedError();
       }
-      if (error instanceof PermanentJobError) {
+      if (error instanceof PermanentJobError || error instanceof UnrecoverableError) {
         log.error({ ms, err: error }, 'job failed permanently');
-        throw new UnrecoverableError(error.message);
+        record('failed');
+        throw error instanceof UnrecoverableError ? error : new UnrecoverableError(error.message);
       }
-      log.warn({ ms, err: error }, 'job failed, will retry');
+      // The last attempt fails for good: counted as failed, so alerts need not know attempts.
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      log.warn(
+        { ms, err: error },
+        lastAttempt ? 'job failed, no attempts left' : 'job failed, will retry',
+      );
+      record(lastAttempt ? 'failed' : 'retried');
       throw error;
     }
   };

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Metrics } from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import { type HookKeyResolver, verifySignature } from '@calhook/webhooks';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -12,6 +13,7 @@ export interface WebhookRouteOptions {
   enqueueTimeoutMs: number;
   /** Seconds in Retry-After on a 503. */
   retryAfterSeconds: number;
+  metrics?: Metrics;
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -44,6 +46,14 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
     );
   }
 
+  const metrics = options.metrics;
+  if (metrics) {
+    // Counted when the answer has gone out, so 413 and 415 from the body parser count too.
+    app.addHook('onResponse', async (_request, reply) => {
+      metrics.webhookDeliveries.inc({ status: String(reply.statusCode) });
+    });
+  }
+
   app.post<{ Params: { hookId: string } }>('/webhooks/calendly/:hookId', async (request, reply) => {
     const rawBody = request.body;
     if (!Buffer.isBuffer(rawBody)) {
@@ -61,6 +71,7 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
       now: options.now(),
     });
     if (!verdict.ok) {
+      metrics?.signatureFailures.inc({ reason: verdict.reason });
       return reply.code(401).send({ error: 'invalid_signature', reason: verdict.reason });
     }
 
@@ -71,6 +82,8 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
       .update(`${lookup.connectionId}\n`)
       .update(rawBody)
       .digest('hex');
+    const enqueueStarted = performance.now();
+    const enqueueSeconds = () => (performance.now() - enqueueStarted) / 1000;
     try {
       await withTimeout(
         options.queues.enqueue(
@@ -85,7 +98,9 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
         ),
         options.enqueueTimeoutMs,
       );
+      metrics?.enqueueSeconds.observe({ outcome: 'ok' }, enqueueSeconds());
     } catch (error) {
+      metrics?.enqueueSeconds.observe({ outcome: 'error' }, enqueueSeconds());
       request.log.warn({ err: error, hookId: lookup.hookId }, 'could not enqueue delivery');
       return reply
         .code(503)

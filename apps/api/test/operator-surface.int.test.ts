@@ -1,0 +1,137 @@
+// Proves the api's operator surface: /openapi.json documents the meetings route, its query
+// parameters and the bearer scheme; /docs serves its page and assets itself; every path under
+// /admin asks for basic auth when credentials are set and answers 404 saying how to turn the
+// board on when they are not; read-only mode reaches Bull Board.
+
+import type { DatabaseHandle } from '@calhook/db';
+import { createLogger } from '@calhook/observability';
+import { createProducerRedis, createQueues, type Queues, queueNames } from '@calhook/queue';
+import { testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApiApp } from '../src/app.ts';
+
+const logger = createLogger({ level: 'silent' });
+const admin = { user: 'ops', password: 'board-password-123', readOnly: true };
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+let database: DatabaseHandle;
+let redis: Redis;
+let queues: Queues;
+
+beforeAll(() => {
+  database = testDatabase();
+  redis = createProducerRedis(testUrls().redisUrl);
+  queues = createQueues(redis, uniqueId('ops'));
+});
+afterAll(async () => {
+  await queues.close();
+  redis.disconnect();
+  await database.close();
+});
+
+const build = (withAdmin: boolean) =>
+  buildApiApp({
+    logger,
+    db: database.db,
+    apiToken: 'operator-api-token-0123',
+    checkReady: async () => {},
+    ...(withAdmin ? { admin, queues: queues.all() } : {}),
+  });
+
+describe('OpenAPI', () => {
+  it('documents the meetings route, its query parameters and the bearer scheme', async () => {
+    const app = build(false);
+    const response = await app.inject({ url: '/openapi.json' });
+    expect(response.statusCode).toBe(200);
+    const doc = response.json();
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(doc.info.title).toBe('calhook API');
+    expect(doc.components.securitySchemes.bearerAuth).toEqual(
+      expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    );
+    const list = doc.paths['/v1/users/{userId}/meetings']?.get;
+    expect(list.security).toEqual([{ bearerAuth: [] }]);
+    const params = (list.parameters as { name: string; in: string }[]).map(
+      (p) => `${p.in}:${p.name}`,
+    );
+    expect(params.sort()).toEqual(
+      [
+        'path:userId',
+        'query:cursor',
+        'query:from',
+        'query:limit',
+        'query:status',
+        'query:to',
+      ].sort(),
+    );
+    expect(
+      Object.keys(doc.paths).filter((p) => p.startsWith('/admin') || p === '/metrics'),
+    ).toEqual([]);
+    await app.close();
+  });
+
+  it('serves the docs page and its assets from this server', async () => {
+    const app = build(false);
+    const page = await app.inject({ url: '/docs' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    const assets = [...page.body.matchAll(/(?:href|src)="([^"]+)"/g)].map((m) => m[1] ?? '');
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      expect(asset).toMatch(/^(\/docs\/|\.\/)/);
+      const url = asset.startsWith('./') ? `/docs/${asset.slice(2)}` : asset;
+      expect((await app.inject({ url })).statusCode, url).toBe(200);
+    }
+    await app.close();
+  });
+});
+
+describe('/admin', () => {
+  it('asks for basic auth on every path below it, and accepts only the right pair', async () => {
+    const app = build(true);
+    for (const url of [
+      '/admin/queues',
+      '/admin/queues/api/queues',
+      '/admin/queues/static/favicon-32x32.png',
+      '/admin/anything',
+    ]) {
+      for (const authorization of [
+        undefined,
+        basic('ops', 'wrong'),
+        basic('wrong', admin.password),
+        'Bearer x',
+      ]) {
+        const response = await app.inject({ url, headers: authorization ? { authorization } : {} });
+        expect(response.statusCode, `${url} ${authorization}`).toBe(401);
+        expect(response.headers['www-authenticate']).toBe('Basic realm="calhook"');
+      }
+    }
+    const page = await app.inject({
+      url: '/admin/queues',
+      headers: { authorization: basic('ops', admin.password) },
+    });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    const api = await app.inject({
+      url: '/admin/queues/api/queues',
+      headers: { authorization: basic('ops', admin.password) },
+    });
+    const board = api.json() as { queues: { name: string; readOnlyMode: boolean }[] };
+    expect(board.queues.map((q) => q.name).sort()).toEqual([...queueNames].sort());
+    expect(board.queues.every((q) => q.readOnlyMode)).toBe(true);
+    await app.close();
+  });
+
+  it('answers 404 with how to turn the board on when no credentials are configured', async () => {
+    const app = build(false);
+    for (const url of ['/admin/queues', '/admin/queues/api/queues']) {
+      const response = await app.inject({ url, headers: { authorization: basic('ops', 'x') } });
+      expect(response.statusCode).toBe(404);
+      expect(response.json().message).toContain('ADMIN_USER');
+    }
+    // /metrics stays open without credentials (private port).
+    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(200);
+    await app.close();
+  });
+});
