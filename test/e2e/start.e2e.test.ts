@@ -27,6 +27,7 @@ async function environment() {
     QUEUE_PREFIX: uniqueId('e2e'),
     RECEIVER_PORT: String(receiverPort),
     API_PORT: String(apiPort),
+    WORKER_PORT: String(await freePort()),
     PUBLIC_URL: `http://127.0.0.1:${receiverPort}`,
     API_TOKEN: randomBytes(18).toString('base64url'),
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),

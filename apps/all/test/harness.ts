@@ -59,7 +59,7 @@ export async function startHarness(
   };
   const config = loadConfig(env);
   const logger = createLogger({ level: 'silent' });
-  const worker = await startWorker(config, logger);
+  const worker = await startWorker(config, logger, { port: 0 });
   let receiver: Awaited<ReturnType<typeof startReceiver>> | null = await startReceiver(
     config,
     logger,

@@ -1,22 +1,27 @@
 import type { Config } from '@calhook/config';
 import { buildConnectionServices } from '@calhook/connections';
 import { createDatabase } from '@calhook/db';
-import type { Logger } from '@calhook/observability';
+import { createMetrics, type Logger } from '@calhook/observability';
 import {
   createProducerRedis,
   createQueues,
   createWorkerRedis,
   createWorkers,
 } from '@calhook/queue';
+import { startWorkerHttp } from './http.ts';
 import { buildProcessors } from './processors/index.ts';
 
 export interface RunningWorker {
+  /** The worker's /metrics, /healthz and /readyz. */
+  url: string;
   close(): Promise<void>;
 }
 
 export interface WorkerOptions {
   /** Concurrent ingest jobs; the database pool is sized to match. */
   concurrency?: number;
+  /** Port of the worker's HTTP server; WORKER_PORT by default, 0 for any free port. */
+  port?: number;
 }
 
 export async function startWorker(
@@ -34,10 +39,18 @@ export async function startWorker(
   const producer = createProducerRedis(config.redisUrl);
   producer.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = createQueues(producer, config.queuePrefix);
-  const services = buildConnectionServices({ config, db: database.db, queues, logger: log });
+  const metrics = createMetrics();
+  const services = buildConnectionServices({
+    config,
+    db: database.db,
+    queues,
+    logger: log,
+    onRefresh: (outcome) => metrics.tokenRefresh.inc({ outcome }),
+  });
   const workers = createWorkers({
     prefix: config.queuePrefix,
     logger: log,
+    metrics,
     processors: buildProcessors({
       db: database.db,
       now: () => new Date(),
@@ -47,6 +60,8 @@ export async function startWorker(
       connections: services.connections,
       reconcileEveryMs: config.reconcileEveryMs,
       backfill: config.backfill,
+      onRepairs: (count) => metrics.backfillRepairs.inc(count),
+      onReconcile: (action, count) => metrics.reconcileActions.inc({ action }, count),
     }),
     connection: () => {
       const redis = createWorkerRedis(config.redisUrl);
@@ -64,8 +79,20 @@ export async function startWorker(
       { every: config.reconcileEveryMs },
       { name: 'reconcile-all', data: {} },
     );
+  const http = await startWorkerHttp({
+    host: config.host,
+    port: options.port ?? config.workerPort,
+    metrics,
+    logger: log,
+    metricsAuth: config.admin,
+    checkReady: async () => {
+      await Promise.all([producer.ping(), database.sql`select 1`]);
+    },
+  });
   return {
+    url: http.url,
     async close() {
+      await http.close();
       // Stop taking jobs and finish the ones in flight before their dependencies go away.
       await workers.close();
       await services.close();

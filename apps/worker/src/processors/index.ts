@@ -20,6 +20,7 @@ export interface ProcessorDeps {
   reconcileEveryMs: number;
   backfill: Config['backfill'];
   onRepairs?: (count: number) => void;
+  onReconcile?: (action: 'created' | 'deleted' | 'kept', count: number) => void;
 }
 
 /** The worker's processor for every job in the catalog; a missing one is a compile error. */

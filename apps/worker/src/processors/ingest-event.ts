@@ -22,7 +22,6 @@ export function ingestEvent(deps: { db: Database; now: () => Date }): Processor<
     if (result.outcome === 'quarantined' || result.outcome === 'invalid') {
       log.warn(
         {
-          connectionId: payload.connectionId,
           hookId: payload.hookId,
           outcome: result.outcome,
           detail: result.detail,

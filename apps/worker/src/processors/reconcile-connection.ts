@@ -20,6 +20,8 @@ export interface ReconcileDeps {
   now: () => Date;
   /** Lost-webhook repairs, for the metric; called with the count of one routine backfill. */
   onRepairs?: (count: number) => void;
+  /** What reconcile did to subscriptions, for the metric. */
+  onReconcile?: (action: 'created' | 'deleted' | 'kept', count: number) => void;
 }
 
 /**
@@ -39,6 +41,9 @@ export function reconcileConnection(deps: ReconcileDeps): Processor<'reconcile-c
     if (!row || row.status !== 'active') return { skipped: row?.status ?? 'missing' };
     try {
       const subscription = await deps.connections.ensureSubscription(connectionId);
+      deps.onReconcile?.('created', subscription.created.length);
+      deps.onReconcile?.('deleted', subscription.deleted.length);
+      deps.onReconcile?.('kept', subscription.kept.length);
       const initial = reason === 'connect' && row.lastBackfilledAt === null;
       const due =
         initial ||
