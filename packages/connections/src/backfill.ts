@@ -106,20 +106,12 @@ export async function backfillConnection(
       );
       if (!applied.ok) {
         report.skipped += 1;
-      } else if (
-        applied.meetingCreated ||
-        applied.meetingUpdated ||
-        applied.inviteeCreated ||
-        applied.inviteeUpdated
-      ) {
+      } else if (applied.contentChanged) {
         report.changed += 1;
       }
     }
   }
 
-  await deps.db
-    .update(connections)
-    .set({ lastBackfilledAt: now(), updatedAt: now() })
-    .where(eq(connections.id, connectionId));
+  // The caller records the run (last_backfilled_at with its report) in one write.
   return report;
 }

@@ -49,6 +49,12 @@ export interface SubscriptionReport {
 
 export interface ConnectionServiceDeps {
   db: Database;
+  /**
+   * A small pool used only to hold per-user advisory locks. Kept apart from `db` so a lock
+   * holder can always get a connection for its work: on one shared pool, as many concurrent
+   * connects as the pool has connections would each hold one and wait forever for another.
+   */
+  locks: Database;
   sealer: Sealer;
   calendly: CalendlyClient;
   tokens: TokenService;
@@ -105,12 +111,13 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
   const now = deps.now ?? (() => new Date());
 
   /**
-   * Serialises work on one app user across processes: a transaction that only holds an
-   * advisory lock, while the work itself runs on other pool connections (so token refreshes,
-   * which lock the connection row on their own, can never deadlock against it).
+   * Serialises everything that changes one app user's connection or subscriptions (connect,
+   * disconnect, reconcile) across processes: a transaction on the lock pool that only holds an
+   * advisory lock, while the work runs on `db`. One lock level, never nested, so it cannot
+   * deadlock; without it a connect and a reconcile could each create a subscription.
    */
   async function withUserLock<T>(userId: string, work: () => Promise<T>): Promise<T> {
-    return db.transaction(async (tx) => {
+    return deps.locks.transaction(async (tx) => {
       await tx.execute(
         sql`select pg_advisory_xact_lock(hashtextextended(${`calhook:user:${userId}`}, 0))`,
       );
@@ -256,7 +263,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
       }
       await tokens.scheduleRefresh(connectionId);
       try {
-        await ensureSubscription(connectionId);
+        await ensureSubscriptionLocked(connectionId);
       } catch (error) {
         // The connection is saved; the scheduled reconcile retries the subscription.
         if (!(error instanceof CalendlyUnavailableError)) throw error;
@@ -311,6 +318,17 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
   }
 
   async function ensureSubscription(connectionId: string): Promise<SubscriptionReport> {
+    const [row] = await db
+      .select({ userId: connections.userId })
+      .from(connections)
+      .where(eq(connections.id, connectionId))
+      .limit(1);
+    if (!row) throw new Error(`connection ${connectionId} does not exist`);
+    return withUserLock(row.userId, () => ensureSubscriptionLocked(connectionId));
+  }
+
+  /** ensureSubscription for a caller that already holds the user's lock. */
+  async function ensureSubscriptionLocked(connectionId: string): Promise<SubscriptionReport> {
     const [connection] = await db
       .select()
       .from(connections)
@@ -438,6 +456,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     }
 
     for (const { subscription, reason } of plan.remove) {
+      if (report.deleted.some((d) => d.uri === subscription.uri)) continue;
       try {
         await tokens.withAccessToken(connectionId, (token) =>
           calendly.deleteWebhookSubscription(token, subscription.uri),
@@ -470,7 +489,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
         webhookState: 'active',
         webhookMessage: null,
         lastReconciledAt: now(),
-        lastReconcileReport: report,
+        lastReconcileReport: { subscription: report },
         updatedAt: now(),
       })
       .where(eq(connections.id, connectionId));
@@ -508,7 +527,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
         webhookState: 'unavailable',
         webhookMessage: message,
         lastReconciledAt: now(),
-        lastReconcileReport: report,
+        lastReconcileReport: { subscription: report },
         updatedAt: now(),
       })
       .where(eq(connections.id, connection.id));

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type CalendlyClient, createCalendlyClient } from '@calhook/calendly';
 import type { Config } from '@calhook/config';
 import { createSealer, type Sealer } from '@calhook/crypto';
-import type { Database } from '@calhook/db';
+import { createDatabase, type Database } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import { createTokenService, type TokenService } from '@calhook/tokens';
@@ -44,8 +44,11 @@ export function buildConnectionServices(input: {
     logger: logger.child({ component: 'tokens' }),
     onRefresh: input.onRefresh,
   });
+  // Per-user locks are held on a pool of their own (see ConnectionServiceDeps.locks).
+  const locks = createDatabase(config.databaseUrl, { max: 4, applicationName: 'calhook-locks' });
   const connections = createConnectionService({
     db,
+    locks: locks.db,
     sealer,
     calendly,
     tokens,
@@ -65,5 +68,15 @@ export function buildConnectionServices(input: {
     stateKey: createHash('sha256').update('calhook oauth state\n').update(current).digest(),
     logger: logger.child({ component: 'oauth' }),
   });
-  return { calendly, sealer, tokens, connections, oauth, close: () => calendly.close() };
+  return {
+    calendly,
+    sealer,
+    tokens,
+    connections,
+    oauth,
+    async close() {
+      await calendly.close();
+      await locks.close();
+    },
+  };
 }

@@ -7,6 +7,7 @@ import {
   type InviteeRecord,
   type MeetingRecord,
   planObservation,
+  sameContent,
   sameRecord,
 } from './merge-rules.ts';
 import { type InviteeObservationInput, observationFromPayload } from './observation.ts';
@@ -16,6 +17,8 @@ export interface ObservationChanges {
   meetingUpdated: boolean;
   inviteeCreated: boolean;
   inviteeUpdated: boolean;
+  /** A field users read changed (not only a version timestamp); creations count too. */
+  contentChanged: boolean;
   /** Other invitees whose reschedule link this observation filled in. */
   counterpartsUpdated: number;
 }
@@ -153,6 +156,7 @@ export async function applyInviteeObservation(
     meetingUpdated: false,
     inviteeCreated: false,
     inviteeUpdated: false,
+    contentChanged: false,
     counterpartsUpdated: 0,
   };
 
@@ -160,9 +164,12 @@ export async function applyInviteeObservation(
   if (!storedMeeting) {
     meetingId = await insertMeeting(tx, connectionId, plan.meeting);
     changes.meetingCreated = true;
+    changes.contentChanged = true;
   } else {
     meetingId = storedMeeting.id;
-    if (!sameRecord(meetingRecordOf(storedMeeting), plan.meeting)) {
+    const before = meetingRecordOf(storedMeeting);
+    if (!sameContent(before, plan.meeting)) changes.contentChanged = true;
+    if (!sameRecord(before, plan.meeting)) {
       await tx
         .update(meetings)
         .set({ ...plan.meeting, updatedAt: sql`now()` })
@@ -174,7 +181,9 @@ export async function applyInviteeObservation(
   if (!storedSelf) {
     await insertInvitee(tx, connectionId, meetingId, plan.invitee);
     changes.inviteeCreated = true;
+    changes.contentChanged = true;
   } else if (!sameRecord(inviteeRecordOf(storedSelf), plan.invitee)) {
+    if (!sameContent(inviteeRecordOf(storedSelf), plan.invitee)) changes.contentChanged = true;
     await updateInvitee(tx, storedSelf.id, plan.invitee);
     changes.inviteeUpdated = true;
   }

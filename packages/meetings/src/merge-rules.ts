@@ -131,6 +131,19 @@ export function sameRecord(a: MeetingRecord | InviteeRecord, b: MeetingRecord | 
   return canonicalJson(a) === canonicalJson(b);
 }
 
+/**
+ * Same as far as a user can tell: equal but for the Calendly timestamps that version the
+ * fields. A listing that only carries a newer `updated_at` changed nothing anyone reads, so it
+ * must not count as a repair.
+ */
+export function sameContent(a: MeetingRecord | InviteeRecord, b: MeetingRecord | InviteeRecord) {
+  const strip = ({ sourceUpdatedAt: _s, ...rest }: MeetingRecord | InviteeRecord) => {
+    const { noShowUpdatedAt: _n, ...content } = rest as Partial<InviteeRecord>;
+    return content;
+  };
+  return canonicalJson(strip(a)) === canonicalJson(strip(b));
+}
+
 /** What one delivery (or one listed invitee) says, already normalised into records. */
 export interface Observation {
   meeting: MeetingRecord;

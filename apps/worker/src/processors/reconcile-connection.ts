@@ -73,7 +73,11 @@ export function reconcileConnection(deps: ReconcileDeps): Processor<'reconcile-c
       }
       await deps.db
         .update(connections)
-        .set({ lastReconcileReport: { subscription, backfill: { ...backfill, initial, repairs } } })
+        .set({
+          lastBackfilledAt: deps.now(),
+          lastReconcileReport: { subscription, backfill: { ...backfill, initial, repairs } },
+          updatedAt: deps.now(),
+        })
         .where(eq(connections.id, connectionId));
       return {
         reason,
