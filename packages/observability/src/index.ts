@@ -12,6 +12,6 @@ export {
   type TokenRefreshOutcome,
 } from './metrics.ts';
 export { metricsRoute } from './metrics-route.ts';
-export { REDACTED, redactText, redactValue } from './redact.ts';
+export { REDACTED, type RedactOptions, redactText, redactValue } from './redact.ts';
 export { logRequests, serverOptions } from './request-log.ts';
 export { onShutdown } from './shutdown.ts';

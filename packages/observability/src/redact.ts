@@ -80,13 +80,25 @@ export function redactText(value: string): string {
  * A copy of `value` with secret-named fields replaced and credentials in strings masked.
  * Errors become pino's serialised form first, so their own fields and causes are walked too.
  */
-export function redactValue(value: unknown): unknown {
-  return walk(value, new Set(), 0);
+export function redactValue(value: unknown, options: RedactOptions = {}): unknown {
+  const always = new Set((options.alwaysSecret ?? []).map(normalise));
+  const secret =
+    always.size === 0
+      ? isSecretValue
+      : (key: string, inner: unknown) => always.has(normalise(key)) || isSecretValue(key, inner);
+  return walk(value, new Set(), 0, secret);
 }
+
+export interface RedactOptions {
+  /** Field names that are secret whatever their value, e.g. `code` where it is only ever an OAuth code. */
+  alwaysSecret?: string[];
+}
+
+type SecretTest = (key: string, value: unknown) => boolean;
 
 // `ancestors` holds the objects on the path from the root only: the same object logged twice
 // side by side (`{ err, error }`) is walked twice; only a real cycle is cut.
-function walk(value: unknown, ancestors: Set<object>, depth: number): unknown {
+function walk(value: unknown, ancestors: Set<object>, depth: number, secret: SecretTest): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object') return value;
   if (ancestors.has(value)) return '[circular]';
@@ -94,15 +106,21 @@ function walk(value: unknown, ancestors: Set<object>, depth: number): unknown {
   if (depth > 12) return '[too deep]';
   ancestors.add(value);
   try {
-    return walkObject(value, ancestors, depth);
+    return walkObject(value, ancestors, depth, secret);
   } finally {
     ancestors.delete(value);
   }
 }
 
-function walkObject(value: object, ancestors: Set<object>, depth: number): unknown {
-  if (value instanceof Error) return walk({ ...stdSerializers.err(value) }, ancestors, depth + 1);
-  if (Array.isArray(value)) return value.map((item) => walk(item, ancestors, depth + 1));
+function walkObject(
+  value: object,
+  ancestors: Set<object>,
+  depth: number,
+  secret: SecretTest,
+): unknown {
+  if (value instanceof Error)
+    return walk({ ...stdSerializers.err(value) }, ancestors, depth + 1, secret);
+  if (Array.isArray(value)) return value.map((item) => walk(item, ancestors, depth + 1, secret));
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
   if (value instanceof URL) return redactText(value.href);
   // Dates and other class instances keep their own JSON form.
@@ -116,7 +134,7 @@ function walkObject(value: object, ancestors: Set<object>, depth: number): unkno
   }
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    out[key] = isSecretValue(key, inner) ? REDACTED : walk(inner, ancestors, depth + 1);
+    out[key] = secret(key, inner) ? REDACTED : walk(inner, ancestors, depth + 1, secret);
   }
   return out;
 }
