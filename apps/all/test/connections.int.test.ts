@@ -6,14 +6,11 @@
 // first); the hosted OAuth flow works and refuses tampered or replayed states; users' meetings
 // never mix; tokens in the database are unreadable without the key.
 import { randomBytes } from 'node:crypto';
-import { createCalendlyClient, createPkcePair } from '@calhook/calendly';
+import { createPkcePair } from '@calhook/calendly';
 import type { SimSubscription, SimUser } from '@calhook/calendly-simulator';
-import { createConnectionService } from '@calhook/connections';
 import { createSealer } from '@calhook/crypto';
 import { connections, meetings, webhookHooks } from '@calhook/db';
-import { createLogger } from '@calhook/observability';
 import { eventually, uniqueId } from '@calhook/testing';
-import { createTokenService } from '@calhook/tokens';
 import { signatureHeader } from '@calhook/webhooks';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -222,6 +219,17 @@ describe('connect', () => {
       .select()
       .from(connections)
       .where(eq(connections.userId, userId));
+    // The connect's own reconcile job would tidy up the clash planted below: let it finish first.
+    await eventually(
+      async () => {
+        const [r] = await h.database.db
+          .select()
+          .from(connections)
+          .where(eq(connections.id, row!.id));
+        return r?.lastBackfilledAt !== null;
+      },
+      { what: 'the connect job' },
+    );
     const nextId = randomBytes(16).toString('base64url');
     const clash = await h.sim.control.createForeignSubscription(
       user.uri,
@@ -233,34 +241,8 @@ describe('connect', () => {
     // Force a new subscription on the URL Calendly already holds.
     const current = (await ours(user)).find((s) => s.uri !== clash.uri)!;
     await h.sim.control.deleteSubscription(current.uri);
-    const logger = createLogger({ level: 'silent' });
-    const sealer = createSealer(h.config.encryptionKeys);
-    const calendly = createCalendlyClient({
-      apiUrl: h.sim.url,
-      authUrl: h.sim.url,
-      clientId: 'sim-client-id',
-      clientSecret: 'sim-client-secret',
-    });
-    const tokens = createTokenService({
-      db: h.database.db,
-      sealer,
-      calendly,
-      queues: h.queues,
-      refreshBeforeExpiryMs: 600_000,
-      logger,
-    });
-    const service = createConnectionService({
-      db: h.database.db,
-      sealer,
-      calendly,
-      tokens,
-      queues: h.queues,
-      publicUrl: h.config.publicUrl,
-      logger,
-      newHookId: () => nextId,
-    });
+    const service = h.connectionService({ newHookId: () => nextId });
     const report = await service.ensureSubscription(row!.id);
-    await calendly.close();
     expect(report.deleted.map((d) => d.uri)).toContain(clash.uri);
     const mine = await ours(user);
     expect(mine).toHaveLength(1);
@@ -270,7 +252,9 @@ describe('connect', () => {
       .select()
       .from(webhookHooks)
       .where(eq(webhookHooks.id, nextId));
-    expect(sealer.open(hook!.signingKeyEnc!)).toBe(mine[0]?.signing_key);
+    expect(createSealer(h.config.encryptionKeys).open(hook!.signingKeyEnc!)).toBe(
+      mine[0]?.signing_key,
+    );
   });
 
   it('saves a free-plan user with the webhook unavailable and Calendly’s message', async () => {

@@ -3,13 +3,17 @@
 // connection and reconcile tests drive over HTTP.
 import { randomBytes } from 'node:crypto';
 import { startApi } from '@calhook/api-app';
+import { createCalendlyClient } from '@calhook/calendly';
 import { type Simulator, type SimulatorOptions, startSimulator } from '@calhook/calendly-simulator';
 import { type Config, loadConfig } from '@calhook/config';
+import { type ConnectionService, createConnectionService } from '@calhook/connections';
+import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import { startReceiver } from '@calhook/receiver-app';
 import { freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import { createTokenService } from '@calhook/tokens';
 import { startWorker } from '@calhook/worker-app';
 import type { Redis } from 'ioredis';
 
@@ -31,6 +35,11 @@ export interface Harness {
   stopReceiver(): Promise<void>;
   /** Starts the receiver again on the same port (same PUBLIC_URL). */
   startReceiver(): Promise<void>;
+  /**
+   * A connection service of the test's own on the same database and simulator, with options
+   * the running roles do not take (another PUBLIC_URL, a chosen hook id).
+   */
+  connectionService(options: { publicUrl?: string; newHookId?: () => string }): ConnectionService;
   close(): Promise<void>;
 }
 
@@ -72,6 +81,7 @@ export async function startHarness(
   const redis: Redis = createProducerRedis(redisUrl);
   const queues = createQueues(redis, config.queuePrefix);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const clients: { close(): Promise<void> }[] = [];
 
   return {
     sim,
@@ -102,6 +112,37 @@ export async function startHarness(
       await receiver?.close();
       receiver = null;
     },
+    connectionService(overrides) {
+      const sealer = createSealer(config.encryptionKeys);
+      const calendly = createCalendlyClient({
+        apiUrl: sim.url,
+        authUrl: sim.url,
+        clientId: env.CALENDLY_CLIENT_ID,
+        clientSecret: env.CALENDLY_CLIENT_SECRET,
+      });
+      clients.push(calendly);
+      const tokens = createTokenService({
+        db: database.db,
+        sealer,
+        calendly,
+        queues,
+        refreshBeforeExpiryMs: config.refreshBeforeExpiryMs,
+        logger,
+      });
+      const locks = testDatabase();
+      clients.push({ close: () => locks.close() });
+      return createConnectionService({
+        db: database.db,
+        locks: locks.db,
+        sealer,
+        calendly,
+        tokens,
+        queues,
+        publicUrl: overrides.publicUrl ?? config.publicUrl,
+        logger,
+        newHookId: overrides.newHookId,
+      });
+    },
     async startReceiver() {
       receiver ??= await startReceiver(config, logger, { port: receiverPort });
     },
@@ -112,6 +153,7 @@ export async function startHarness(
       for (const queue of queues.all()) await queue.obliterate({ force: true }).catch(() => {});
       await queues.close();
       redis.disconnect();
+      await Promise.all(clients.map((client) => client.close()));
       await database.close();
       await sim.close();
     },

@@ -4,18 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { buildApiApp } from '@calhook/api-app';
 import { loadConfig } from '@calhook/config';
-import { buildConnectionServices } from '@calhook/connections';
 import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, createMetrics, type Metrics } from '@calhook/observability';
-import {
-  createProducerRedis,
-  createQueues,
-  createWorkerRedis,
-  createWorkers,
-  type Queues,
-  type Workers,
-} from '@calhook/queue';
+import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
 import { buildReceiverApp } from '@calhook/receiver-app';
 import {
   eventually,
@@ -25,7 +17,7 @@ import {
   uniqueId,
 } from '@calhook/testing';
 import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
-import { buildProcessors } from '@calhook/worker-app';
+import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,10 +28,9 @@ const basic = `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString('
 let database: DatabaseHandle;
 let producer: Redis;
 let queues: Queues;
-let workers: Workers;
+let pool: WorkerPool;
 let receiver: FastifyInstance;
 let api: FastifyInstance;
-let services: ReturnType<typeof buildConnectionServices>;
 const sealer = createSealer([randomBytes(32)]);
 const receiverMetrics = createMetrics({ processMetrics: false });
 const workerMetrics = createMetrics({ processMetrics: false });
@@ -95,32 +86,26 @@ beforeAll(async () => {
     queues: queues.all(),
   });
   const config = loadConfig(
-    { ENCRYPTION_KEY: randomBytes(32).toString('base64'), CALENDLY_API_URL: 'http://127.0.0.1:9' },
+    {
+      QUEUE_PREFIX: prefix,
+      ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      CALENDLY_API_URL: 'http://127.0.0.1:9',
+    },
     [],
   );
-  services = buildConnectionServices({ config, db: database.db, queues, logger });
-  workers = createWorkers({
-    prefix,
+  pool = createWorkerPool({
+    config,
+    db: database.db,
+    queues,
     logger,
-    processors: buildProcessors({
-      db: database.db,
-      now: () => new Date(),
-      queues,
-      calendly: services.calendly,
-      tokens: services.tokens,
-      connections: services.connections,
-      reconcileEveryMs: config.reconcileEveryMs,
-      backfill: config.backfill,
-    }),
     connection: () => createWorkerRedis(testUrls().redisUrl),
-    queues: ['events'],
     metrics: workerMetrics,
+    only: ['events'],
   });
 });
 
 afterAll(async () => {
-  await workers.close();
-  await services.close();
+  await pool.close();
   await receiver.close();
   await api.close();
   for (const queue of queues.all()) await queue.obliterate({ force: true });

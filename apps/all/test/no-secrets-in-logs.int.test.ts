@@ -8,18 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { buildApiApp } from '@calhook/api-app';
 import { createCalendlyClient } from '@calhook/calendly';
 import { loadConfig } from '@calhook/config';
-import { buildConnectionServices } from '@calhook/connections';
 import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, createMetrics } from '@calhook/observability';
-import {
-  createProducerRedis,
-  createQueues,
-  createWorkerRedis,
-  createWorkers,
-  type Queues,
-  type Workers,
-} from '@calhook/queue';
+import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
 import { buildReceiverApp } from '@calhook/receiver-app';
 import {
   captureLogs,
@@ -31,7 +23,7 @@ import {
   uniqueId,
 } from '@calhook/testing';
 import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
-import { buildProcessors } from '@calhook/worker-app';
+import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,11 +46,10 @@ const logger = createLogger({ level: 'trace', destination: logs.destination });
 let database: DatabaseHandle;
 let producer: Redis;
 let queues: Queues;
-let workers: Workers;
+let pool: WorkerPool;
 let receiver: FastifyInstance;
 let api: FastifyInstance;
 let echo: Server;
-let services: ReturnType<typeof buildConnectionServices>;
 
 beforeAll(async () => {
   database = testDatabase();
@@ -90,6 +81,7 @@ beforeAll(async () => {
   });
   const config = loadConfig(
     {
+      QUEUE_PREFIX: prefix,
       ENCRYPTION_KEY: secrets.encryptionKey,
       CALENDLY_API_URL: 'http://127.0.0.1:9',
       CALENDLY_CLIENT_ID: 'client-id',
@@ -97,20 +89,11 @@ beforeAll(async () => {
     },
     [],
   );
-  services = buildConnectionServices({ config, db: database.db, queues, logger });
-  workers = createWorkers({
-    prefix,
+  pool = createWorkerPool({
+    config,
+    db: database.db,
+    queues,
     logger: logger.child({ role: 'worker' }),
-    processors: buildProcessors({
-      db: database.db,
-      now: () => new Date(),
-      queues,
-      calendly: services.calendly,
-      tokens: services.tokens,
-      connections: services.connections,
-      reconcileEveryMs: config.reconcileEveryMs,
-      backfill: config.backfill,
-    }),
     connection: () => createWorkerRedis(testUrls().redisUrl),
     metrics: createMetrics({ processMetrics: false }),
   });
@@ -131,8 +114,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await workers.close();
-  await services.close();
+  await pool.close();
   await receiver.close();
   await api.close();
   for (const queue of queues.all()) await queue.obliterate({ force: true });

@@ -5,18 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { buildApiApp } from '@calhook/api-app';
 import { loadConfig } from '@calhook/config';
-import { buildConnectionServices, type ConnectionServices } from '@calhook/connections';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { type DatabaseHandle, eventInbox, meetings } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import {
-  createProducerRedis,
-  createQueues,
-  createWorkerRedis,
-  createWorkers,
-  type Queues,
-  type Workers,
-} from '@calhook/queue';
+import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
 import { buildReceiverApp } from '@calhook/receiver-app';
 import {
   eventually,
@@ -27,7 +19,7 @@ import {
   uniqueId,
 } from '@calhook/testing';
 import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
-import { buildProcessors } from '@calhook/worker-app';
+import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -40,10 +32,9 @@ let database: DatabaseHandle;
 let sealer: Sealer;
 let producer: Redis;
 let queues: Queues;
-let workers: Workers;
+let pool: WorkerPool;
 let receiver: FastifyInstance;
 let api: FastifyInstance;
-let services: ConnectionServices;
 
 function inviteeCreated(hook: SeededHook, createdBy = hook.calendlyUserUri) {
   const eventUri = `https://api.calendly.com/scheduled_events/${randomBytes(8).toString('hex')}`;
@@ -133,30 +124,24 @@ beforeAll(async () => {
   api = buildApiApp({ logger, db: database.db, apiToken: API_TOKEN, checkReady: async () => {} });
   // Connection jobs are not exercised here; their services only need to exist.
   const config = loadConfig(
-    { ENCRYPTION_KEY: randomBytes(32).toString('base64'), CALENDLY_API_URL: 'http://127.0.0.1:9' },
+    {
+      QUEUE_PREFIX: prefix,
+      ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      CALENDLY_API_URL: 'http://127.0.0.1:9',
+    },
     [],
   );
-  services = buildConnectionServices({ config, db: database.db, queues, logger });
-  workers = createWorkers({
-    prefix,
+  pool = createWorkerPool({
+    config,
+    db: database.db,
+    queues,
     logger,
-    processors: buildProcessors({
-      db: database.db,
-      now: () => new Date(),
-      queues,
-      calendly: services.calendly,
-      tokens: services.tokens,
-      connections: services.connections,
-      reconcileEveryMs: config.reconcileEveryMs,
-      backfill: config.backfill,
-    }),
     connection: () => createWorkerRedis(testUrls().redisUrl),
   });
 });
 
 afterAll(async () => {
-  await workers.close();
-  await services.close();
+  await pool.close();
   await receiver.close();
   await api.close();
   for (const queue of queues.all()) await queue.obliterate({ force: true });

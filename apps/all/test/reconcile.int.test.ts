@@ -4,14 +4,10 @@
 // subscription, dropped deliveries are repaired, and a listing older than what a webhook
 // already applied never overwrites it. Foreign subscriptions are never touched.
 import { randomBytes } from 'node:crypto';
-import { createCalendlyClient } from '@calhook/calendly';
 import type { SimUser } from '@calhook/calendly-simulator';
-import { createConnectionService } from '@calhook/connections';
 import { createSealer } from '@calhook/crypto';
 import { connections, webhookHooks } from '@calhook/db';
-import { createLogger } from '@calhook/observability';
 import { eventually, uniqueId } from '@calhook/testing';
-import { createTokenService } from '@calhook/tokens';
 import { signatureHeader } from '@calhook/webhooks';
 import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,34 +163,9 @@ describe('reconcile', () => {
 
   it('moves the subscription to a new PUBLIC_URL and deletes the old one', async () => {
     const { user, connectionId, subscriptionUri } = await connected();
-    const logger = createLogger({ level: 'silent' });
-    const sealer = createSealer(h.config.encryptionKeys);
-    const calendly = createCalendlyClient({
-      apiUrl: h.sim.url,
-      authUrl: h.sim.url,
-      clientId: 'sim-client-id',
-      clientSecret: 'sim-client-secret',
-    });
-    const tokens = createTokenService({
-      db: h.database.db,
-      sealer,
-      calendly,
-      queues: h.queues,
-      refreshBeforeExpiryMs: 600_000,
-      logger,
-    });
     const movedTo = 'https://hooks.new-domain.example.com';
-    const service = createConnectionService({
-      db: h.database.db,
-      sealer,
-      calendly,
-      tokens,
-      queues: h.queues,
-      publicUrl: movedTo,
-      logger,
-    });
+    const service = h.connectionService({ publicUrl: movedTo });
     const report = await service.ensureSubscription(connectionId);
-    await calendly.close();
     expect(report.deleted).toEqual([{ uri: subscriptionUri, reason: 'old_public_url' }]);
     const subs = (await h.sim.control.subscriptions()).filter((s) => s.user === user.uri);
     expect(subs.map((s) => s.callback_url)).toEqual([

@@ -1,0 +1,71 @@
+import type { Config } from '@calhook/config';
+import { buildConnectionServices, type ConnectionServices } from '@calhook/connections';
+import type { Database } from '@calhook/db';
+import type { Logger, Metrics } from '@calhook/observability';
+import { createWorkers, type QueueName, type Queues, type Workers } from '@calhook/queue';
+import type { Redis } from 'ioredis';
+import { buildProcessors } from './processors/index.ts';
+
+export interface WorkerPool {
+  services: ConnectionServices;
+  workers: Workers;
+  /** Stops taking jobs, finishes the ones in flight, then closes the Calendly client. */
+  close(): Promise<void>;
+}
+
+/**
+ * Everything a worker runs, built from config: the Calendly-facing services, every job's
+ * processor, and one BullMQ worker per queue. The role and tests that need real workers
+ * in-process share this, so the wiring exists once.
+ */
+export function createWorkerPool(input: {
+  config: Config;
+  db: Database;
+  /** Producer-side queues, for jobs that schedule other jobs. */
+  queues: Queues;
+  logger: Logger;
+  /** Makes each BullMQ worker's own (blocking) connection. */
+  connection: () => Redis;
+  metrics?: Metrics;
+  only?: readonly QueueName[];
+  concurrency?: Partial<Record<QueueName, number>>;
+}): WorkerPool {
+  const { config, db, queues, logger, metrics } = input;
+  const services = buildConnectionServices({
+    config,
+    db,
+    queues,
+    logger,
+    onRefresh: metrics ? (outcome) => metrics.tokenRefresh.inc({ outcome }) : undefined,
+  });
+  const workers = createWorkers({
+    prefix: config.queuePrefix,
+    logger,
+    metrics,
+    connection: input.connection,
+    queues: input.only,
+    concurrency: input.concurrency,
+    processors: buildProcessors({
+      db,
+      now: () => new Date(),
+      queues,
+      calendly: services.calendly,
+      tokens: services.tokens,
+      connections: services.connections,
+      reconcileEveryMs: config.reconcileEveryMs,
+      backfill: config.backfill,
+      onRepairs: metrics ? (count) => metrics.backfillRepairs.inc(count) : undefined,
+      onReconcile: metrics
+        ? (action, count) => metrics.reconcileActions.inc({ action }, count)
+        : undefined,
+    }),
+  });
+  return {
+    services,
+    workers,
+    async close() {
+      await workers.close();
+      await services.close();
+    },
+  };
+}
