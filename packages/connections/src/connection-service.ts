@@ -370,7 +370,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     });
     report.untouched = plan.untouched.length;
 
-    let liveHook = hook;
+    let liveHookId = hook?.id ?? null;
     if (plan.keep) {
       report.kept.push(plan.keep.uri);
       report.retryStartedAt = plan.keep.retry_started_at;
@@ -452,7 +452,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
           .where(eq(webhookHooks.id, id));
       });
       report.created.push(subscription.uri);
-      liveHook = { ...(hook ?? ({} as WebhookHookRow)), id };
+      liveHookId = id;
     }
 
     for (const { subscription, reason } of plan.remove) {
@@ -469,7 +469,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
         );
       }
       const staleHookId = hookIdOf(subscription.callback_url);
-      if (staleHookId && staleHookId !== liveHook?.id) {
+      if (staleHookId && staleHookId !== liveHookId) {
         await db
           .update(webhookHooks)
           .set({ state: 'retired', retiredAt: now(), updatedAt: now() })

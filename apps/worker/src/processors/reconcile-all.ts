@@ -1,5 +1,5 @@
 import { connections, type Database } from '@calhook/db';
-import type { Processor, Queues } from '@calhook/queue';
+import { jobCatalog, type Processor, type Queues } from '@calhook/queue';
 import { eq } from 'drizzle-orm';
 
 /**
@@ -27,11 +27,8 @@ export function reconcileAll(deps: {
           name: 'reconcile-connection',
           data: { connectionId: id, reason: 'scheduled' as const },
           opts: {
+            ...jobCatalog['reconcile-connection'].options,
             jobId: `reconcile-${id}-w${window}`,
-            attempts: 5,
-            backoff: { type: 'exponential', delay: 30_000 },
-            removeOnComplete: { age: 3_600 },
-            removeOnFail: { age: 14 * 86_400 },
           },
         })),
       );
