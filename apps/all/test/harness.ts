@@ -9,7 +9,7 @@ import { type Config, loadConfig } from '@calhook/config';
 import { type ConnectionService, createConnectionService } from '@calhook/connections';
 import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
-import { createLogger } from '@calhook/observability';
+import { createLogger, type Logger } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import { startReceiver } from '@calhook/receiver-app';
 import { freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
@@ -44,7 +44,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { simulator?: SimulatorOptions; env?: Record<string, string> } = {},
+  options: { simulator?: SimulatorOptions; env?: Record<string, string>; logger?: Logger } = {},
 ): Promise<Harness> {
   const sim = await startSimulator({ logger: false, ...options.simulator });
   const receiverPort = await freePort();
@@ -67,7 +67,7 @@ export async function startHarness(
     ...options.env,
   };
   const config = loadConfig(env);
-  const logger = createLogger({ level: 'silent' });
+  const logger = options.logger ?? createLogger({ level: 'silent' });
   const worker = await startWorker(config, logger, { port: 0 });
   let receiver: Awaited<ReturnType<typeof startReceiver>> | null = await startReceiver(
     config,
