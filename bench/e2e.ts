@@ -1,0 +1,408 @@
+// End to end and worker throughput, each with its figure of comparison in the same run.
+//
+// 1. Worker drain: N signed-and-accepted deliveries are pre-loaded into the events queue with
+//    the worker stopped; the real worker process (apps/worker/src/server.ts) is started and
+//    the drain timed from the first to the last inbox row it processed. Baseline, same round:
+//    the same kind of rows (inbox + meeting + invitee) written with multi-row
+//    INSERT ... ON CONFLICT through drizzle/postgres.js, 500 per statement, two at a time:
+//    the database path's physical limit with no queue and no per-event logic.
+// 2. Steady load: receiver, worker and api run as their own processes; this process sends
+//    signed ~2 KB deliveries at a fixed rate (200/s, then 1,000/s) over 1,000 hooks and polls
+//    the api until each sampled delivery's meeting is listed: send -> visible latency.
+//
+//   node bench/e2e.ts                                   # 60 s per rate, 3 rounds, N = 20,000
+//   BENCH_DURATION_S=15 BENCH_ROUNDS=1 BENCH_DRAIN_JOBS=5000 node bench/e2e.ts   # a smoke run
+//
+// Env: DATABASE_URL (server; a bench database is created and dropped), REDIS_URL, BENCH_HOOKS,
+// BENCH_ROUNDS, BENCH_DURATION_S, BENCH_RATES (comma-separated, default 200,1000),
+// BENCH_STEADY_ROUNDS, BENCH_DRAIN_JOBS, BENCH_SKIP_DRAIN=1, BENCH_SKIP_STEADY=1.
+import { createHash, randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { inviteePayloadSchema, webhookEnvelopeSchema } from '../packages/calendly/src/index.ts';
+import { eventInbox, invitees, meetings } from '../packages/db/src/index.ts';
+import { observationFromPayload } from '../packages/meetings/src/index.ts';
+import { jobCatalog } from '../packages/queue/src/index.ts';
+import { signatureHeader } from '../packages/webhooks/src/index.ts';
+import {
+  type BenchHook,
+  benchPrefix,
+  type Child,
+  createDatabase,
+  describeMachine,
+  dropPrefix,
+  inviteeCreatedBody,
+  median,
+  newEncryptionKey,
+  numberSetting,
+  percentile,
+  redisUrl,
+  round1,
+  round2,
+  scratchDatabase,
+  seedHooks,
+  startNode,
+  stopAll,
+} from './lib.ts';
+
+const HOOKS = numberSetting('BENCH_HOOKS', 1000);
+const ROUNDS = numberSetting('BENCH_ROUNDS', 3);
+const DURATION_S = numberSetting('BENCH_DURATION_S', 60);
+const DRAIN_JOBS = numberSetting('BENCH_DRAIN_JOBS', 20_000);
+const STEADY_ROUNDS = numberSetting('BENCH_STEADY_ROUNDS', ROUNDS);
+const RATES = (process.env.BENCH_RATES ?? '200,1000').split(',').map(Number);
+const PORTS = { receiver: 4201, api: 4202, worker: 4203 };
+const API_TOKEN = randomBytes(24).toString('hex');
+
+const machine = await describeMachine();
+console.log('machine', machine);
+const database = await scratchDatabase('e2e');
+const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+const prefix = benchPrefix('e2e');
+const key = newEncryptionKey();
+const handle = createDatabase(database.url, { max: 4 });
+const { db, sql } = handle;
+let seq = 0;
+
+const roleEnv = {
+  DATABASE_URL: database.url,
+  REDIS_URL: redisUrl,
+  QUEUE_PREFIX: prefix,
+  ENCRYPTION_KEY: key.base64,
+  API_TOKEN,
+  HOST: '127.0.0.1',
+  RECEIVER_PORT: String(PORTS.receiver),
+  API_PORT: String(PORTS.api),
+  WORKER_PORT: String(PORTS.worker),
+  // No Calendly here: reconcile and refresh jobs must fail fast locally, never leave the host.
+  CALENDLY_API_URL: 'http://127.0.0.1:9',
+  CALENDLY_AUTH_URL: 'http://127.0.0.1:9',
+  RECONCILE_EVERY: '1d',
+  LOG_LEVEL: 'info',
+  NODE_ENV: 'production',
+};
+
+const startWorker = () =>
+  startNode('apps/worker/src/server.ts', roleEnv, {
+    readyUrl: `http://127.0.0.1:${PORTS.worker}/healthz`,
+  });
+
+function delivery(hooks: BenchHook[]) {
+  seq += 1;
+  const hook = hooks[seq % hooks.length] as BenchHook;
+  return { hook, seq, ...inviteeCreatedBody(hook.calendlyUserUri, seq) };
+}
+
+async function maxInboxId(): Promise<number> {
+  const [row] = await sql<{ id: string | null }[]>`select max(id) as id from event_inbox`;
+  return Number(row?.id ?? 0);
+}
+
+/** Preloads `count` jobs with the worker stopped, starts it, and times the drain. */
+async function workerDrain(hooks: BenchHook[], count: number) {
+  const queue = new Queue('events', { connection: redis, prefix });
+  const options = jobCatalog['ingest-event'].options;
+  const after = await maxInboxId();
+  for (let i = 0; i < count; i += 500) {
+    const jobs = Array.from({ length: Math.min(500, count - i) }, () => {
+      const d = delivery(hooks);
+      return {
+        name: 'ingest-event',
+        data: {
+          hookId: d.hook.hookId,
+          connectionId: d.hook.connectionId,
+          body: d.body,
+          receivedAt: new Date().toISOString(),
+        },
+        opts: {
+          ...options,
+          jobId: createHash('sha256').update(`${d.hook.connectionId}\n${d.body}`).digest('hex'),
+        },
+      };
+    });
+    await queue.addBulk(jobs);
+  }
+  await queue.close();
+  const worker = await startWorker();
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const [row] = await sql<{ n: string }[]>`
+      select count(*) as n from event_inbox where id > ${after} and processed_at is not null`;
+    if (Number(row?.n) >= count) break;
+    if (Date.now() > deadline) throw new Error('worker did not drain within 10 minutes');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await worker.stop();
+  const [span] = await sql<{ seconds: number; applied: string }[]>`
+    select extract(epoch from max(processed_at) - min(processed_at))::float8 as seconds,
+           count(*) filter (where outcome = 'applied') as applied
+    from event_inbox where id > ${after}`;
+  const seconds = span?.seconds ?? Number.NaN;
+  return {
+    eventsPerSecond: Math.round(count / seconds),
+    seconds: round2(seconds),
+    applied: Number(span?.applied),
+  };
+}
+
+/** The same rows, written in multi-row statements straight through postgres.js. */
+async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
+  const rows = Array.from({ length: count }, () => {
+    const d = delivery(hooks);
+    const envelope = webhookEnvelopeSchema.parse(JSON.parse(d.body));
+    const invitee = inviteePayloadSchema.parse(envelope.payload);
+    const parsed = observationFromPayload({ invitee, eventType: envelope.event });
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return { d, envelope, observation: parsed.observation };
+  });
+  const started = performance.now();
+  const batches: (typeof rows)[] = [];
+  for (let i = 0; i < rows.length; i += 500) batches.push(rows.slice(i, i + 500));
+  const runBatch = async (batch: typeof rows) => {
+    await db.transaction(async (tx) => {
+      const now = new Date();
+      await tx
+        .insert(eventInbox)
+        .values(
+          batch.map(({ d, envelope }) => ({
+            contentHash: createHash('sha256')
+              .update(`${d.hook.connectionId}\n${d.body}`)
+              .digest('hex'),
+            hookId: d.hook.hookId,
+            connectionId: d.hook.connectionId,
+            body: d.body,
+            receivedAt: now,
+            processedAt: now,
+            outcome: 'applied' as const,
+            eventType: envelope.event,
+          })),
+        )
+        .onConflictDoNothing();
+      const ids = await tx
+        .insert(meetings)
+        .values(
+          batch.map(({ d, observation }) => ({
+            ...observation.meeting,
+            connectionId: d.hook.connectionId,
+          })),
+        )
+        .onConflictDoNothing()
+        .returning({ id: meetings.id, uri: meetings.calendlyEventUri });
+      const idOf = new Map(ids.map((r) => [r.uri, r.id]));
+      await tx
+        .insert(invitees)
+        .values(
+          batch.map(({ d, observation }) => ({
+            ...observation.invitee,
+            connectionId: d.hook.connectionId,
+            meetingId: idOf.get(observation.meeting.calendlyEventUri) as string,
+          })),
+        )
+        .onConflictDoNothing();
+    });
+  };
+  // Two statements in flight: one per core, as the worker has.
+  const lanes = [0, 1].map(async (lane) => {
+    for (let i = lane; i < batches.length; i += 2) await runBatch(batches[i] as typeof rows);
+  });
+  await Promise.all(lanes);
+  const seconds = (performance.now() - started) / 1000;
+  return { eventsPerSecond: Math.round(count / seconds), seconds: round2(seconds) };
+}
+
+/** Sends at `rate`/s for DURATION_S and samples send -> visible-in-the-api latency. */
+async function steady(hooks: BenchHook[], rate: number) {
+  const sampleEvery = Math.max(1, Math.round(rate / 50));
+  const latencies: number[] = [];
+  const pending = new Map<number, { userId: string; start: Date; sentAt: number }>();
+  let sent = 0;
+  let accepted = 0;
+  let failed = 0;
+  const inFlight = new Set<Promise<void>>();
+  const after = await maxInboxId();
+
+  const send = () => {
+    const d = delivery(hooks);
+    const t = Math.floor(Date.now() / 1000);
+    const sentAt = performance.now();
+    if (d.seq % sampleEvery === 0)
+      pending.set(d.seq, { userId: d.hook.userId, start: d.start, sentAt });
+    sent += 1;
+    const p = fetch(`http://127.0.0.1:${PORTS.receiver}/webhooks/calendly/${d.hook.hookId}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'calendly-webhook-signature': signatureHeader(d.hook.signingKey, t, d.body),
+      },
+      body: d.body,
+    })
+      .then(async (res) => {
+        await res.arrayBuffer();
+        if (res.status === 200) accepted += 1;
+        else {
+          failed += 1;
+          pending.delete(d.seq);
+        }
+      })
+      .catch(() => {
+        failed += 1;
+        pending.delete(d.seq);
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+
+  // Open loop: a tick every 10 ms sends whatever the schedule owes, so a slow answer never
+  // slows the sender down (no coordinated omission).
+  const begun = performance.now();
+  const total = rate * DURATION_S;
+  const sender = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const owed = Math.min(total, Math.floor(((performance.now() - begun) / 1000) * rate));
+      while (sent < owed) send();
+      if (sent >= total) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
+
+  let polling = true;
+  const poller = (async () => {
+    while (polling || pending.size > 0) {
+      const checks = [...pending].map(async ([id, p]) => {
+        const from = p.start.toISOString();
+        const to = new Date(p.start.getTime() + 1000).toISOString();
+        const res = await fetch(
+          `http://127.0.0.1:${PORTS.api}/v1/users/${p.userId}/meetings?from=${from}&to=${to}&limit=1`,
+          { headers: { authorization: `Bearer ${API_TOKEN}` } },
+        );
+        const body = (await res.json()) as { meetings?: unknown[] };
+        if (res.status === 200 && body.meetings && body.meetings.length > 0 && pending.has(id)) {
+          latencies.push(performance.now() - p.sentAt);
+          pending.delete(id);
+        }
+      });
+      await Promise.all(checks);
+      await new Promise((r) => setTimeout(r, 20));
+      // A sample still missing 60 s after sending stopped counts as lost, not as a latency.
+      if (!polling && performance.now() - begun > (DURATION_S + 60) * 1000) break;
+    }
+  })();
+
+  await sender;
+  const sendSeconds = (performance.now() - begun) / 1000;
+  await Promise.all([...inFlight]);
+  const [processed] = await sql<{ n: string }[]>`
+    select count(*) as n from event_inbox where id > ${after} and processed_at is not null`;
+  const backlogAtEnd = accepted - Number(processed?.n ?? 0);
+  polling = false;
+  await poller;
+  const [span] = await sql<{ seconds: number; n: string }[]>`
+    select extract(epoch from max(processed_at) - min(processed_at))::float8 as seconds, count(*) as n
+    from event_inbox where id > ${after}`;
+  return {
+    rate,
+    sent,
+    accepted,
+    failed,
+    sendSeconds: round1(sendSeconds),
+    sampled: latencies.length,
+    lost: pending.size,
+    p50: Math.round(percentile(latencies, 50)),
+    p99: Math.round(percentile(latencies, 99)),
+    max: Math.round(Math.max(...latencies)),
+    workerEventsPerSecond: Math.round(Number(span?.n) / (span?.seconds ?? Number.NaN)),
+    backlogAtEnd,
+  };
+}
+
+try {
+  const hooks = await seedHooks(db, key.sealer, HOOKS);
+  console.log(`seeded ${HOOKS} hooks`);
+  if (process.env.BENCH_SKIP_DRAIN !== '1') {
+    const drains: { round: number; worker: number; baseline: number; ratio: number }[] = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const worker = await workerDrain(hooks, DRAIN_JOBS);
+      const baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
+      const row = {
+        round,
+        worker: worker.eventsPerSecond,
+        baseline: baseline.eventsPerSecond,
+        ratio: round2(worker.eventsPerSecond / baseline.eventsPerSecond),
+      };
+      drains.push(row);
+      console.log(
+        JSON.stringify({
+          ...row,
+          workerSeconds: worker.seconds,
+          applied: worker.applied,
+          baselineSeconds: baseline.seconds,
+        }),
+      );
+      await dropPrefix(redis, prefix);
+    }
+    console.log(`\nworker drain: ${DRAIN_JOBS} jobs per round, ${ROUNDS} rounds`);
+    console.table(drains);
+    console.log(
+      `worker median ${median(drains.map((d) => d.worker))} events/s (goal >= 2000); ` +
+        `batched-upsert baseline median ${median(drains.map((d) => d.baseline))} events/s; ` +
+        `ratio worker/baseline median ${round2(median(drains.map((d) => d.ratio)))}`,
+    );
+  }
+
+  if (process.env.BENCH_SKIP_STEADY !== '1') {
+    const children: Child[] = [
+      await startNode('apps/receiver/src/server.ts', roleEnv, {
+        readyUrl: `http://127.0.0.1:${PORTS.receiver}/healthz`,
+      }),
+      await startNode('apps/api/src/server.ts', roleEnv, {
+        readyUrl: `http://127.0.0.1:${PORTS.api}/healthz`,
+      }),
+      await startWorker(),
+    ];
+    const results: Awaited<ReturnType<typeof steady>>[] = [];
+    for (let round = 1; round <= STEADY_ROUNDS; round += 1) {
+      for (const rate of RATES) {
+        const result = await steady(hooks, rate);
+        results.push(result);
+        console.log(JSON.stringify({ round, ...result }));
+        // The next run starts with an empty queue, so one run's
+        // backlog never counts against the next (waiting at most 3 min).
+        const waitStarted = Date.now();
+        while (Date.now() - waitStarted < 180_000) {
+          const counts = await redis.llen(`${prefix}:events:wait`);
+          if (counts === 0) break;
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+    }
+    for (const child of children) await child.stop();
+    console.log(
+      `\nsteady load: ${DURATION_S} s per rate, ${STEADY_ROUNDS} rounds (medians over rounds)`,
+    );
+    console.table(
+      RATES.map((rate) => {
+        const mine = results.filter((r) => r.rate === rate);
+        return {
+          'rate /s': rate,
+          sent: median(mine.map((r) => r.sent)),
+          failed: mine.reduce((a, r) => a + r.failed, 0),
+          sampled: median(mine.map((r) => r.sampled)),
+          'p50 ms': median(mine.map((r) => r.p50)),
+          'p99 ms': median(mine.map((r) => r.p99)),
+          'max ms': median(mine.map((r) => r.max)),
+          'worker events/s': median(mine.map((r) => r.workerEventsPerSecond)),
+          'backlog at end': median(mine.map((r) => r.backlogAtEnd)),
+        };
+      }),
+    );
+  }
+} finally {
+  await stopAll();
+  await handle.close();
+  await dropPrefix(redis, prefix).catch(() => 0);
+  redis.disconnect();
+  await database.drop();
+}

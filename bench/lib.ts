@@ -1,0 +1,286 @@
+// Shared plumbing for the benchmarks: the machine's description, scratch databases and queue
+// prefixes that are always dropped, child processes that are always stopped, and statistics.
+// Benchmarks are scripts, so they read process.env here; packages never do.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { openSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { createSealer, type Sealer } from '../packages/crypto/src/index.ts';
+import { createDatabase, type DatabaseHandle, migrateDatabase } from '../packages/db/src/index.ts';
+import { seedConnectionWithHook } from '../packages/testing/src/seed.ts';
+
+export const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const repoRoot = new URL('..', import.meta.url).pathname;
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Nearest-rank percentile of unsorted samples. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+export const round1 = (n: number) => Math.round(n * 10) / 10;
+export const round2 = (n: number) => Math.round(n * 100) / 100;
+
+export function numberSetting(env: string, fallback: number): number {
+  const raw = process.env[env];
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${env} must be a positive number`);
+  return value;
+}
+
+/** What the figures were measured on; printed with every result and copied into BENCHMARKS.md. */
+export async function describeMachine(): Promise<Record<string, string>> {
+  const sql = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  const redis = new Redis(redisUrl);
+  try {
+    const [pg] = await sql<{ server_version: string }[]>`show server_version`;
+    const info = await redis.info('server');
+    return {
+      nproc: String(cpus().length),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+      node: process.version,
+      postgres: pg?.server_version ?? 'unknown',
+      redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+    };
+  } finally {
+    await sql.end();
+    redis.disconnect();
+  }
+}
+
+/** A migrated database of the bench's own, dropped by `drop()`. */
+export async function scratchDatabase(
+  label: string,
+): Promise<{ url: string; drop(): Promise<void> }> {
+  const url = new URL(serverUrl);
+  const name = `calhook_bench_${label}_${randomBytes(4).toString('hex')}`;
+  url.pathname = `/${name}`;
+  await migrateDatabase(url.toString());
+  return {
+    url: url.toString(),
+    async drop() {
+      const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+      try {
+        await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+export function benchPrefix(label: string): string {
+  return `bench${label}${randomBytes(4).toString('hex')}`;
+}
+
+/** Removes every key under a queue prefix (SCAN + UNLINK: never blocks Redis for long). */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let removed = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return removed;
+}
+
+export interface BenchHook {
+  connectionId: string;
+  userId: string;
+  calendlyUserUri: string;
+  hookId: string;
+  signingKey: string;
+}
+
+/** Seeds `count` connected users with one active hook each, 20 at a time. */
+export async function seedHooks(
+  db: DatabaseHandle['db'],
+  sealer: Sealer,
+  count: number,
+): Promise<BenchHook[]> {
+  const hooks: BenchHook[] = [];
+  for (let i = 0; i < count; i += 20) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(20, count - i) }, () => seedConnectionWithHook(db, sealer)),
+    );
+    hooks.push(...batch);
+  }
+  return hooks;
+}
+
+export function newEncryptionKey(): { base64: string; sealer: Sealer } {
+  const key = randomBytes(32);
+  return { base64: key.toString('base64'), sealer: createSealer([key]) };
+}
+
+export { createDatabase };
+
+const template = (await import('../examples/invitee-created.json', { with: { type: 'json' } }))
+  .default as Record<string, unknown> & { payload: Record<string, unknown> };
+
+/**
+ * A Calendly-shaped invitee.created delivery (~2 KB, like examples/invitee-created.json) for one
+ * user, with event and invitee ids taken from `seq` so every body is distinct and the meeting
+ * starts `seq` minutes after `startBase` (the e2e bench finds it by that start time).
+ */
+export function inviteeCreatedBody(
+  calendlyUserUri: string,
+  seq: number,
+  startBase = Date.UTC(2027, 0, 1),
+): { body: string; eventUri: string; start: Date } {
+  const id = `${seq.toString(36).toUpperCase().padStart(8, '0')}${randomBytes(4).toString('hex')}`;
+  const eventUri = `https://api.calendly.com/scheduled_events/EV${id}`;
+  const start = new Date(startBase + seq * 60_000);
+  const end = new Date(start.getTime() + 30 * 60_000);
+  const now = new Date().toISOString();
+  const sched = template.payload.scheduled_event as Record<string, unknown>;
+  const body = JSON.stringify({
+    ...template,
+    created_at: now,
+    created_by: calendlyUserUri,
+    payload: {
+      ...template.payload,
+      uri: `${eventUri}/invitees/IN${id}`,
+      event: eventUri,
+      email: `client-${seq}@example.com`,
+      // Three answers, as a typical booking form has: brings the body to ~2 KB.
+      questions_and_answers: [
+        { question: 'What would you like to discuss?', answer: 'Retirement plan', position: 0 },
+        { question: 'Phone number', answer: '+44 20 7946 0958', position: 1 },
+        {
+          question: 'Anything we should know before the call?',
+          answer: 'Please send the agenda and last quarter statements beforehand.',
+          position: 2,
+        },
+      ],
+      cancel_url: `https://calendly.com/cancellations/IN${id}`,
+      reschedule_url: `https://calendly.com/reschedulings/IN${id}`,
+      created_at: now,
+      updated_at: now,
+      scheduled_event: {
+        ...sched,
+        uri: eventUri,
+        start_time: start.toISOString(),
+        end_time: end.toISOString(),
+        event_memberships: [
+          { user: calendlyUserUri, user_email: 'adviser@example.com', user_name: 'Adviser' },
+        ],
+        created_at: now,
+        updated_at: now,
+      },
+    },
+  });
+  return { body, eventUri, start };
+}
+
+export interface Child {
+  process: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node <script>` with the given env and waits until `url` answers (any status), so a
+ * measurement never includes start-up. Its output goes to `logFile` (or nowhere).
+ */
+export async function startNode(
+  script: string,
+  env: Record<string, string>,
+  options: { readyUrl: string; args?: string[]; nodeArgs?: string[]; logFile?: string },
+): Promise<Child> {
+  const out = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), script, ...(options.args ?? [])],
+    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', out, out] },
+  );
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${script}`);
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  const stop = async () => {
+    if (exited) return;
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await done;
+    clearTimeout(timer);
+  };
+  running.add(stop);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`${script} exited before it was ready`);
+    try {
+      await fetch(options.readyUrl);
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`${script} not ready after 30 s`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    process: child,
+    pid,
+    async stop() {
+      running.delete(stop);
+      await stop();
+    },
+  };
+}
+
+const running = new Set<() => Promise<void>>();
+
+/** Stops every child still running: called on the way out, including after a failure. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((stop) => stop()));
+  running.clear();
+}
+
+/** Resident set size of a process in bytes, from /proc (Linux only; 0 elsewhere). */
+export function rssOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; reports the peak and the median. */
+export function sampleRss(pid: number, everyMs = 250): () => { peak: number; median: number } {
+  const samples: number[] = [];
+  const timer = setInterval(() => samples.push(rssOf(pid)), everyMs);
+  return () => {
+    clearInterval(timer);
+    const seen = samples.filter((s) => s > 0);
+    return { peak: Math.max(0, ...seen), median: median(seen) };
+  };
+}
+
+export const mib = (bytes: number) => round1(bytes / 2 ** 20);
+
+export function printTable(rows: Record<string, string | number>[]): void {
+  console.table(rows);
+}

@@ -1,0 +1,171 @@
+// Memory per unit of work, from before/after differences (medians of several rounds):
+//   - Redis bytes per queued ingest-event job (~2 KB delivery), INFO memory used_memory;
+//   - Redis bytes per connection: what calhook keeps for each connection between runs
+//     (its pending refresh-token job with its deduplication key, and one completed
+//     reconcile-connection job kept for an hour);
+//   - Postgres bytes per meeting: pg_total_relation_size of meetings + invitees + event_inbox
+//     (heap, indexes, TOAST) around N deliveries ingested through ingestDelivery.
+// used_memory is for the whole Redis server, so other clients' writes show up as noise: the
+// rounds' median is quoted, and each round's keys are removed before the next.
+//
+//   node bench/memory.ts                 # 3 rounds, 10,000 jobs/connections, 5,000 meetings
+//
+// Env: DATABASE_URL, REDIS_URL, BENCH_ROUNDS, BENCH_JOBS, BENCH_MEETINGS.
+import { createHash } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ingestDelivery } from '../packages/meetings/src/index.ts';
+import { jobCatalog } from '../packages/queue/src/index.ts';
+import {
+  benchPrefix,
+  createDatabase,
+  describeMachine,
+  dropPrefix,
+  inviteeCreatedBody,
+  median,
+  newEncryptionKey,
+  numberSetting,
+  redisUrl,
+  scratchDatabase,
+  seedHooks,
+} from './lib.ts';
+
+const ROUNDS = numberSetting('BENCH_ROUNDS', 3);
+const JOBS = numberSetting('BENCH_JOBS', 10_000);
+const MEETINGS = numberSetting('BENCH_MEETINGS', 5_000);
+
+const machine = await describeMachine();
+console.log('machine', machine);
+const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+const database = await scratchDatabase('memory');
+const handle = createDatabase(database.url, { max: 10 });
+
+async function usedMemory(): Promise<number> {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1]);
+}
+
+async function redisDelta(prefix: string, fill: (prefix: string) => Promise<void>) {
+  const before = await usedMemory();
+  await fill(prefix);
+  const after = await usedMemory();
+  await dropPrefix(redis, prefix);
+  return after - before;
+}
+
+const uuid = () => crypto.randomUUID();
+let seq = 0;
+
+try {
+  const [hook] = await seedHooks(handle.db, newEncryptionKey().sealer, 1);
+  if (!hook) throw new Error('seed failed');
+  const perJob: number[] = [];
+  const perConnection: number[] = [];
+  const perMeeting: number[] = [];
+
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    const jobBytes = await redisDelta(benchPrefix('mem'), async (prefix) => {
+      const queue = new Queue('events', { connection: redis, prefix });
+      for (let i = 0; i < JOBS; i += 500) {
+        await queue.addBulk(
+          Array.from({ length: Math.min(500, JOBS - i) }, () => {
+            seq += 1;
+            const { body } = inviteeCreatedBody(hook.calendlyUserUri, seq);
+            return {
+              name: 'ingest-event',
+              data: {
+                hookId: hook.hookId,
+                connectionId: hook.connectionId,
+                body,
+                receivedAt: new Date().toISOString(),
+              },
+              opts: {
+                ...jobCatalog['ingest-event'].options,
+                jobId: createHash('sha256').update(body).digest('hex'),
+              },
+            };
+          }),
+        );
+      }
+      await queue.close();
+    });
+    perJob.push(jobBytes / JOBS);
+
+    const connectionBytes = await redisDelta(benchPrefix('mem'), async (prefix) => {
+      const connectionsQueue = new Queue('connections', { connection: redis, prefix });
+      const reconcile = new Queue('reconcile', { connection: redis, prefix });
+      for (let i = 0; i < JOBS; i += 500) {
+        const ids = Array.from({ length: Math.min(500, JOBS - i) }, uuid);
+        await connectionsQueue.addBulk(
+          ids.map((connectionId) => ({
+            name: 'refresh-token',
+            data: { connectionId },
+            opts: {
+              ...jobCatalog['refresh-token'].options,
+              delay: 3_600_000,
+              deduplication: { id: `refresh-${connectionId}`, extend: false, replace: true },
+            },
+          })),
+        );
+        // A completed reconcile job as the schedule leaves one per connection per window.
+        await reconcile.addBulk(
+          ids.map((connectionId) => ({
+            name: 'reconcile-connection',
+            data: { connectionId, reason: 'scheduled' as const },
+            opts: {
+              ...jobCatalog['reconcile-connection'].options,
+              jobId: `reconcile-${connectionId}-w1`,
+            },
+          })),
+        );
+      }
+      await connectionsQueue.close();
+      await reconcile.close();
+    });
+    perConnection.push(connectionBytes / JOBS);
+
+    const sizeSql = `select pg_total_relation_size('meetings') + pg_total_relation_size('invitees')
+      + pg_total_relation_size('event_inbox') as bytes`;
+    const [before] = await handle.sql.unsafe<{ bytes: string }[]>(sizeSql);
+    const now = () => new Date();
+    for (let i = 0; i < MEETINGS; i += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, MEETINGS - i) }, () => {
+          seq += 1;
+          const { body } = inviteeCreatedBody(hook.calendlyUserUri, seq);
+          return ingestDelivery(
+            handle.db,
+            { hookId: hook.hookId, connectionId: hook.connectionId, body, receivedAt: new Date() },
+            { now },
+          );
+        }),
+      );
+    }
+    const [after] = await handle.sql.unsafe<{ bytes: string }[]>(sizeSql);
+    perMeeting.push((Number(after?.bytes) - Number(before?.bytes)) / MEETINGS);
+    console.log(
+      JSON.stringify({
+        round,
+        redisBytesPerJob: Math.round(perJob.at(-1) ?? 0),
+        redisBytesPerConnection: Math.round(perConnection.at(-1) ?? 0),
+        postgresBytesPerMeeting: Math.round(perMeeting.at(-1) ?? 0),
+      }),
+    );
+  }
+  console.log(
+    `\nmemory: ${ROUNDS} rounds, ${JOBS} jobs / connections, ${MEETINGS} meetings per round`,
+  );
+  console.table({
+    'Redis bytes per queued ingest-event job': Math.round(median(perJob)),
+    'Redis bytes per connection (refresh job + kept reconcile job)': Math.round(
+      median(perConnection),
+    ),
+    'Postgres bytes per meeting (meeting + invitee + inbox row, with indexes)': Math.round(
+      median(perMeeting),
+    ),
+  });
+} finally {
+  await handle.close();
+  redis.disconnect();
+  await database.drop();
+}
