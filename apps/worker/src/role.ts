@@ -1,15 +1,9 @@
 import type { Config } from '@calhook/config';
-import { buildConnectionServices } from '@calhook/connections';
 import { createDatabase } from '@calhook/db';
 import { createMetrics, type Logger } from '@calhook/observability';
-import {
-  createProducerRedis,
-  createQueues,
-  createWorkerRedis,
-  createWorkers,
-} from '@calhook/queue';
+import { createProducerRedis, createQueues, createWorkerRedis } from '@calhook/queue';
 import { startWorkerHttp } from './http.ts';
-import { buildProcessors } from './processors/index.ts';
+import { createWorkerPool } from './pool.ts';
 
 export interface RunningWorker {
   /** The worker's /metrics, /healthz and /readyz. */
@@ -40,29 +34,12 @@ export async function startWorker(
   producer.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   const queues = createQueues(producer, config.queuePrefix);
   const metrics = createMetrics();
-  const services = buildConnectionServices({
+  const pool = createWorkerPool({
     config,
     db: database.db,
     queues,
     logger: log,
-    onRefresh: (outcome) => metrics.tokenRefresh.inc({ outcome }),
-  });
-  const workers = createWorkers({
-    prefix: config.queuePrefix,
-    logger: log,
     metrics,
-    processors: buildProcessors({
-      db: database.db,
-      now: () => new Date(),
-      queues,
-      calendly: services.calendly,
-      tokens: services.tokens,
-      connections: services.connections,
-      reconcileEveryMs: config.reconcileEveryMs,
-      backfill: config.backfill,
-      onRepairs: (count) => metrics.backfillRepairs.inc(count),
-      onReconcile: (action, count) => metrics.reconcileActions.inc({ action }, count),
-    }),
     connection: () => {
       const redis = createWorkerRedis(config.redisUrl);
       redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
@@ -70,6 +47,7 @@ export async function startWorker(
     },
     concurrency: { events: concurrency, connections: 5, reconcile: 5 },
   });
+  const { workers } = pool;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   // Idempotent: every worker replica upserts the same scheduler, and BullMQ keeps one.
   await queues
@@ -94,8 +72,7 @@ export async function startWorker(
     async close() {
       await http.close();
       // Stop taking jobs and finish the ones in flight before their dependencies go away.
-      await workers.close();
-      await services.close();
+      await pool.close();
       await queues.close();
       producer.disconnect();
       await database.close();
