@@ -38,7 +38,7 @@ export function reconcileConnection(deps: ReconcileDeps): Processor<'reconcile-c
       .from(connections)
       .where(eq(connections.id, connectionId))
       .limit(1);
-    if (!row || row.status !== 'active') return { skipped: row?.status ?? 'missing' };
+    if (row?.status !== 'active') return { skipped: row?.status ?? 'missing' };
     try {
       const subscription = await deps.connections.ensureSubscription(connectionId);
       deps.onReconcile?.('created', subscription.created.length);
