@@ -1,0 +1,77 @@
+// Proves a worker killed with SIGKILL in the middle of a 5,000-delivery burst loses nothing: once
+// restarted, every delivery answered 200 is in the inbox exactly once and in the meetings.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  deliveriesOf,
+  expectBystanderUntouched,
+  expectInboxMatches,
+  expectRowsMatch,
+  finalAnswers,
+  openSql,
+  type SeededUser,
+  seedUsers,
+} from './support/check.ts';
+import { interleave, sendAll } from './support/deliver.ts';
+import { type History, writeHistory } from './support/history.ts';
+import { killAll, startWorld, type World } from './support/world.ts';
+
+const USERS = 20;
+const EVENTS = 5_000;
+
+let world: World;
+const sql = openSql();
+beforeAll(async () => {
+  world = await startWorld();
+  await Promise.all([world.start('receiver'), world.start('worker'), world.start('api')]);
+});
+afterAll(async () => {
+  await killAll();
+  await sql.end({ timeout: 5 });
+});
+
+it('SIGKILL of the worker mid-burst, then a restart: every 200 lands exactly once', async () => {
+  const [bystander, ...users] = (await seedUsers(world, USERS + 1)) as [
+    SeededUser,
+    ...SeededUser[],
+  ];
+  const histories = new Map<SeededUser, History>(
+    users.map((user) => [user, writeHistory(user.calendlyUserUri, EVENTS / USERS)]),
+  );
+  const deliveries = interleave(users.map((u) => deliveriesOf(u, histories.get(u)?.bodies ?? [])));
+  expect(deliveries).toHaveLength(EVENTS);
+
+  let restarted: Promise<unknown> | undefined;
+  let killedAt = -1;
+  const answers = await sendAll(deliveries, {
+    concurrency: 32,
+    onAnswer: async (_answer, answered) => {
+      if (answered === Math.floor(EVENTS * 0.3)) {
+        const [row] = await sql<{ n: number }[]>`
+          select count(*)::int as n from event_inbox
+          where connection_id = any(${users.map((u) => u.connectionId)}::uuid[])`;
+        killedAt = row?.n ?? -1;
+        await world.kill('worker');
+      }
+      if (answered === Math.floor(EVENTS * 0.6)) restarted = world.start('worker');
+    },
+  });
+  await restarted;
+  // The kill hit a worker that had started on the burst and had not finished it.
+  expect(killedAt).toBeGreaterThan(0);
+  expect(killedAt).toBeLessThan(EVENTS);
+  expect(new Set(finalAnswers(answers).values())).toEqual(new Set([200]));
+
+  await expectInboxMatches(sql, users, answers, { timeoutMs: 180_000 });
+  for (const [user, history] of histories) await expectRowsMatch(sql, user, history);
+  await expectBystanderUntouched(sql, users, bystander);
+
+  // And the api reads the same: the first user's active meetings, through the real endpoint.
+  const [first] = users as [SeededUser];
+  const listed = await world.api(
+    'GET',
+    `/v1/users/${first.userId}/meetings?status=active&limit=200`,
+  );
+  expect(listed.status).toBe(200);
+  const active = [...(histories.get(first)?.meetings ?? [])].filter(([, s]) => s === 'active');
+  expect((listed.body as { meetings: unknown[] }).meetings).toHaveLength(active.length);
+});
