@@ -1,6 +1,6 @@
 // The one list of test projects. vitest.config.ts imports it (vitest 4+ no longer reads this
 // file on its own). Each project is a kind of test, not a package: unit tests are pure and
-// fast; integration and e2e tests run against real Postgres and Redis (DATABASE_URL/REDIS_URL,
+// fast; integration, e2e and fault tests run against real Postgres and Redis (DATABASE_URL/REDIS_URL,
 // else testcontainers) and the Calendly simulator over HTTP.
 import type { TestProjectInlineConfiguration } from 'vitest/config';
 
@@ -29,6 +29,18 @@ export const projects: TestProjectInlineConfiguration[] = [
       include: ['test/e2e/**/*.e2e.test.ts'],
       globalSetup: ['./test/global-setup.ts'],
       testTimeout: 60_000,
+      hookTimeout: 120_000,
+      fileParallelism: false,
+    },
+  },
+  {
+    // Real processes under crashes, outages and hostile input (`pnpm test:faults`, run by CI
+    // after `npm test`). One file at a time: each drives thousands of deliveries on 2 cores.
+    test: {
+      name: 'faults',
+      include: ['test/faults/**/*.faults.test.ts'],
+      globalSetup: ['./test/global-setup.ts'],
+      testTimeout: 240_000,
       hookTimeout: 120_000,
       fileParallelism: false,
     },

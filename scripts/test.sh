@@ -1,27 +1,21 @@
 #!/bin/sh
 # The whole test suite: lint, types, then unit, integration and e2e tests on real Postgres and
 # Redis. Run through `pnpm test` / `npm test`, which put the toolchain on PATH first.
-#
-# Postgres and Redis: DATABASE_URL / REDIS_URL when set; otherwise testcontainers when a
-# Docker engine answers; otherwise the local servers on their default ports.
+# Postgres and Redis: see scripts/test-env.sh.
 set -eu
 cd "$(dirname "$0")/.."
 
-if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
-  if ! docker info >/dev/null 2>&1; then
-    : "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/postgres}"
-    : "${REDIS_URL:=redis://127.0.0.1:6379}"
-    export DATABASE_URL REDIS_URL
-    echo "test: no Docker engine; using Postgres at $DATABASE_URL and Redis at $REDIS_URL" >&2
-  fi
-fi
+. scripts/test-env.sh
 
 echo "test: lint (biome)"
 biome check .
 echo "test: types (tsc)"
 tsc -p tsconfig.json
 mkdir -p test-artifacts
+rm -f test-artifacts/vitest.json
 status=0
-vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
-node scripts/test-summary.ts test-artifacts/vitest.json || true
+# The fault suite (project faults) runs on its own: `pnpm test:faults`, after this in CI.
+vitest run --project unit --project integration --project e2e \
+  --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
+node scripts/test-summary.ts test-artifacts/vitest.json tests || status=1
 exit "$status"
