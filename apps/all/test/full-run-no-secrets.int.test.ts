@@ -89,13 +89,12 @@ it('never logs a token, code, key or secret', async () => {
   // Calendly failing while a reconcile runs: failed calls log Calendly's whole error body.
   await h.sim.control.faults({ apiErrorRate: 1 });
   try {
-    const finished = async () =>
-      Object.values(
-        await h.queues.get('reconcile').getJobCounts('failed', 'delayed', 'completed'),
-      ).reduce((a, b) => a + b, 0);
-    const before = await finished();
     expect((await h.api('POST', `/v1/connections/${userId}/reconcile`)).status).toBe(202);
-    await eventually(async () => (await finished()) > before, { what: 'the reconcile attempt' });
+    // Wait for the failure itself: another job finishing meanwhile proves nothing.
+    await eventually(
+      () => logs.lines().some((line) => String(line.msg).startsWith('Calendly request failed')),
+      { what: 'a failed Calendly call to be logged' },
+    );
   } finally {
     await h.sim.control.faults({});
   }
@@ -104,11 +103,8 @@ it('never logs a token, code, key or secret', async () => {
   expect((await h.api('DELETE', `/v1/connections/${userId}`)).status).toBe(204);
 
   const text = logs.text();
-  // The run really logged: requests, jobs and Calendly failures are all in there.
+  // The run really logged: requests and jobs are in there (Calendly failures were waited for).
   expect(text).toContain('"msg":"request"');
   expect(text).toContain('"msg":"job done"');
-  expect(
-    logs.lines().some((line) => line.level === 40 && String(line.msg).includes('Calendly')),
-  ).toBe(true);
   expectNoSecrets(text, secrets);
 });
