@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { startApi } from '@calhook/api-app';
 import { loadConfigOrExit } from '@calhook/config';
 import { migrateDatabase } from '@calhook/db';
-import { createLogger, onShutdown } from '@calhook/observability';
+import { createLogger, guardProcess, onShutdown } from '@calhook/observability';
 import { startReceiver } from '@calhook/receiver-app';
 import { startWorker } from '@calhook/worker-app';
 import { ensureDevSecrets } from './dev-env.ts';
@@ -14,6 +14,7 @@ const generated = ensureDevSecrets(envFile, process.env);
 
 const config = loadConfigOrExit(process.env, ['receiver', 'api', 'worker']);
 const logger = createLogger({ ...config.log, name: 'calhook' });
+guardProcess(logger);
 if (generated.length > 0) {
   logger.warn(
     { file: envFile, keys: generated },

@@ -30,3 +30,26 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs = 
   process.once('SIGTERM', handler);
   process.once('SIGINT', handler);
 }
+
+const LOST_CONNECTION = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED']);
+
+/**
+ * Keeps the process alive through one known failure and only that: when a Postgres connection
+ * is cut in the middle of a transaction, postgres.js (3.4.9) rejects a query of its own that no
+ * caller awaits. The job or request that used the connection fails on its own path and is
+ * retried, so nothing is lost; crashing the whole worker over it would stall every other job
+ * for the 30 s BullMQ takes to reclaim them. Any other unhandled rejection still ends the
+ * process, as Node's default would.
+ */
+export function guardProcess(logger: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    const code = (reason as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && LOST_CONNECTION.has(code)) {
+      logger.warn({ err: reason }, 'database connection lost under a query nobody awaited');
+      return;
+    }
+    logger.fatal({ err: reason }, 'unhandled rejection');
+    logger.flush?.();
+    process.exit(1);
+  });
+}
