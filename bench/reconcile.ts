@@ -139,21 +139,30 @@ async function measureSize(size: number) {
       readyUrl: `http://127.0.0.1:${WORKER_PORT}/healthz`,
     });
     const reconcileQueue = new Queue('reconcile', { connection: redis, prefix });
-    /** One reconcile-all run, timed from enqueue to the last connection's job completed. */
+    const idle = async () => {
+      for (;;) {
+        const counts = await reconcileQueue.getJobCounts('waiting', 'active', 'prioritized');
+        if (!counts.waiting && !counts.active && !counts.prioritized) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    /**
+     * One reconcile-all run, timed from enqueue until every connection has recorded a reconcile
+     * that started after it. Read from the database, not from job counts: the worker's own
+     * scheduler also runs reconcile-all, and its jobs share the per-window ids.
+     */
     const run = async () => {
-      // Completed jobs keep their ids for an hour; cleaning them lets the next run re-add them.
+      await idle();
+      // Completed jobs keep their ids for an hour; cleaning them lets this run re-add them.
       await reconcileQueue.clean(0, 1_000_000, 'completed');
+      const since = new Date();
       const started = performance.now();
       await queues.enqueue('reconcile-all', {}, { jobId: `reconcile-all-bench-${Date.now()}` });
       for (;;) {
-        const counts = await reconcileQueue.getJobCounts(
-          'completed',
-          'failed',
-          'waiting',
-          'active',
-          'delayed',
-        );
-        if ((counts.completed ?? 0) >= size + 1 && !counts.waiting && !counts.active) {
+        const [row] = await handle.sql<{ done: number }[]>`
+          select count(*)::int as done from connections where last_reconciled_at >= ${since.toISOString()}`;
+        if ((row?.done ?? 0) >= size) {
+          const counts = await reconcileQueue.getJobCounts('failed', 'delayed');
           return {
             seconds: (performance.now() - started) / 1000,
             failed: counts.failed ?? 0,
