@@ -62,7 +62,7 @@ async function measureSize(size: number) {
   const prefix = benchPrefix('rec');
   const key = newEncryptionKey();
   await startNode(
-    'packages/calendly-simulator/src/main.ts',
+    'apps/simulator/src/main.ts',
     { SIM_PORT: String(SIM_PORT) },
     { readyUrl: `${simUrl}/_sim/state` },
   );

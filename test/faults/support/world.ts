@@ -50,7 +50,7 @@ export async function startSimulatorProcess(env: Record<string, string> = {}): P
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const started = track(
-    startEntry('packages/calendly-simulator/src/main.ts', [], {
+    startEntry('apps/simulator/src/main.ts', [], {
       PATH: process.env.PATH,
       SIM_PORT: String(port),
       ...env,

@@ -1,6 +1,6 @@
-// Standalone simulator for local demos: `node packages/calendly-simulator/src/main.ts`.
-// The only place in this package that reads the environment.
-import { startSimulator } from './simulator.ts';
+// Standalone Calendly simulator for local demos and process-level tests: `pnpm sim`
+// (`node apps/simulator/src/main.ts`), configured by SIM_* variables.
+import { startSimulator } from '@calhook/calendly-simulator';
 
 function integer(name: string, fallback: number): number {
   const raw = process.env[name];
