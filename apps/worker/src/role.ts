@@ -12,7 +12,7 @@ export interface RunningWorker {
 }
 
 export interface WorkerOptions {
-  /** Concurrent ingest jobs; the database pool is sized to match. */
+  /** Concurrent ingest jobs (WORKER_CONCURRENCY by default); the database pool is sized to match. */
   concurrency?: number;
   /** Port of the worker's HTTP server; WORKER_PORT by default, 0 for any free port. */
   port?: number;
@@ -23,7 +23,7 @@ export async function startWorker(
   logger: Logger,
   options: WorkerOptions = {},
 ): Promise<RunningWorker> {
-  const concurrency = options.concurrency ?? 20;
+  const concurrency = options.concurrency ?? config.workerConcurrency;
   const database = createDatabase(config.databaseUrl, {
     max: concurrency + 8,
     applicationName: 'calhook-worker',

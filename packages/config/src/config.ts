@@ -69,6 +69,8 @@ export const envSchema = z.object({
   API_PUBLIC_URL: url('http://127.0.0.1:3001'),
   // The worker's small HTTP server (/metrics, /healthz, /readyz).
   WORKER_PORT: port(3002),
+  // Ingest jobs one worker process runs at once; its Postgres pool is sized to match.
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(20),
   // Calendly, or a stand-in such as the simulator.
   CALENDLY_API_URL: url('https://api.calendly.com'),
   CALENDLY_AUTH_URL: url('https://auth.calendly.com'),
@@ -146,6 +148,7 @@ export interface Config {
   publicUrl: string;
   apiPublicUrl: string;
   workerPort: number;
+  workerConcurrency: number;
   calendly: {
     apiUrl: string;
     authUrl: string;
@@ -239,6 +242,7 @@ export function loadConfig(
     publicUrl: env.PUBLIC_URL,
     apiPublicUrl: env.API_PUBLIC_URL,
     workerPort: env.WORKER_PORT,
+    workerConcurrency: env.WORKER_CONCURRENCY,
     calendly: {
       apiUrl: env.CALENDLY_API_URL,
       authUrl: env.CALENDLY_AUTH_URL,
