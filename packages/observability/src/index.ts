@@ -14,4 +14,4 @@ export {
 export { metricsRoute } from './metrics-route.ts';
 export { REDACTED, type RedactOptions, redactText, redactValue } from './redact.ts';
 export { logRequests, serverOptions } from './request-log.ts';
-export { guardProcess, onShutdown } from './shutdown.ts';
+export { guardProcess, isLostConnection, onShutdown } from './shutdown.ts';

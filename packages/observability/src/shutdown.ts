@@ -31,12 +31,24 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs = 
   process.once('SIGINT', handler);
 }
 
-const LOST_CONNECTION = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED']);
+// postgres.js's own codes for a dead socket, and the SQLSTATEs Postgres sends as it drops a
+// session: class 08 (connection exception) and 57P01–57P03 (terminated by an administrator,
+// a crash or a restart).
+const LOST_CONNECTION = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+export const isLostConnection = (code: string): boolean =>
+  LOST_CONNECTION.has(code) || /^08[0-9A-Z]{3}$/.test(code);
 
 /**
  * Keeps the process alive through one known failure and only that: when a Postgres connection
  * is cut in the middle of a transaction, postgres.js (3.4.9) rejects a query of its own that no
- * caller awaits. The job or request that used the connection fails on its own path and is
+ * caller awaits, with its own code or with the SQLSTATE Postgres sent as it dropped the session. The job or request that used the connection fails on its own path and is
  * retried, so nothing is lost; crashing the whole worker over it would stall every other job
  * for the 30 s BullMQ takes to reclaim them. Any other unhandled rejection still ends the
  * process, as Node's default would.
@@ -44,7 +56,7 @@ const LOST_CONNECTION = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'C
 export function guardProcess(logger: Logger): void {
   process.on('unhandledRejection', (reason) => {
     const code = (reason as { code?: unknown } | null)?.code;
-    if (typeof code === 'string' && LOST_CONNECTION.has(code)) {
+    if (typeof code === 'string' && isLostConnection(code)) {
       logger.warn({ err: reason }, 'database connection lost under a query nobody awaited');
       return;
     }
