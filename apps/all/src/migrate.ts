@@ -1,6 +1,7 @@
-// `pnpm db:migrate`: the one command that creates and migrates the database.
+// `pnpm db:migrate`: the one command that creates and migrates the database (an entry point,
+// so it is where the environment is read).
 import { loadConfigOrExit } from '@calhook/config';
-import { migrateDatabase } from './migrate.ts';
+import { migrateDatabase } from '@calhook/db';
 
 const config = loadConfigOrExit(process.env, []);
 const { created } = await migrateDatabase(config.databaseUrl);
