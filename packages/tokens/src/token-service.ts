@@ -165,6 +165,23 @@ type LockedOutcome =
   | { kind: 'reauth'; error: ReauthRequiredError; fromCalendly: boolean }
   | { kind: 'transient'; error: TokenRefreshError; current: CurrentToken | null };
 
+type SkipReason = Extract<RefreshResult, { status: 'skipped' }>['because'];
+
+/** No refresh was needed or allowed: hand out the token the row holds. */
+function skipped(token: CurrentToken, reason: RefreshReason, because: SkipReason): LockedOutcome {
+  return {
+    kind: 'token',
+    token,
+    result: {
+      status: 'skipped',
+      reason,
+      because,
+      tokenVersion: token.tokenVersion,
+      expiresAt: token.expiresAt,
+    },
+  };
+}
+
 type RefreshMode =
   | { reason: 'scheduled' }
   | { reason: 'keep_alive' }
@@ -340,18 +357,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
           const blocked = unusable(row.id, latest);
           if (blocked || !latest)
             return { kind: 'reauth', error: blocked as ReauthRequiredError, fromCalendly: false };
-          const token = currentOf(latest) as CurrentToken;
-          return {
-            kind: 'token',
-            token,
-            result: {
-              status: 'skipped',
-              reason,
-              because: 'rotated_elsewhere',
-              tokenVersion: token.tokenVersion,
-              expiresAt: token.expiresAt,
-            },
-          };
+          return skipped(currentOf(latest) as CurrentToken, reason, 'rotated_elsewhere');
         }
         log.info(
           {
@@ -382,18 +388,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
           report('invalid_grant');
           const latest = await readRow(tx, row.id);
           if (latest && latest.tokenVersion !== row.tokenVersion && !unusable(row.id, latest)) {
-            const token = currentOf(latest) as CurrentToken;
-            return {
-              kind: 'token',
-              token,
-              result: {
-                status: 'skipped',
-                reason,
-                because: 'rotated_elsewhere',
-                tokenVersion: token.tokenVersion,
-                expiresAt: token.expiresAt,
-              },
-            };
+            return skipped(currentOf(latest) as CurrentToken, reason, 'rotated_elsewhere');
           }
           log.warn(
             {
@@ -452,18 +447,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
           return { kind: 'reauth', error: blocked as ReauthRequiredError, fromCalendly: false };
         }
         const current = currentOf(row) as CurrentToken;
-        const skip = (because: Extract<RefreshResult, { status: 'skipped' }>['because']) =>
-          ({
-            kind: 'token',
-            token: current,
-            result: {
-              status: 'skipped',
-              reason: mode.reason,
-              because,
-              tokenVersion: row.tokenVersion,
-              expiresAt: row.tokenExpiresAt,
-            },
-          }) satisfies LockedOutcome;
+        const skip = (because: SkipReason) => skipped(current, mode.reason, because);
         if (!row.refreshTokenEnc) return skip('personal_access_token');
         if (mode.reason === 'expired' && isFresh(row.tokenExpiresAt)) return skip('still_fresh');
         if (
