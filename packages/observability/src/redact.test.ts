@@ -91,3 +91,84 @@ describe('createLogger', () => {
     expect(out).not.toContain('s3cret');
   });
 });
+
+// Shaped as drizzle-orm 0.45's DrizzleQueryError (drizzle-orm/errors.js); the real one is
+// logged against Postgres in apps/all/test/query-error-logs.int.test.ts.
+class DrizzleQueryError extends Error {
+  query: string;
+  params: unknown[];
+  constructor(query: string, params: unknown[], cause?: Error) {
+    super(`Failed query: ${query}\nparams: ${params}`);
+    this.query = query;
+    this.params = params;
+    this.cause = cause;
+  }
+}
+
+describe('logged query errors', () => {
+  const body = JSON.stringify({ payload: { email: 'ada@example.com', name: 'Ada Lovelace' } });
+
+  it('withhold bound parameters on the error and its cause, and cut long SQL', () => {
+    // postgres.js in debug mode puts the statement's values on its own error.
+    const cause = Object.assign(new Error('value too long for type character varying(64)'), {
+      code: '22001',
+      parameters: ['ada@example.com'],
+      args: [body],
+    });
+    const query = `insert into "event_inbox" (${'"column", '.repeat(100)}"payload") values ($1, $2)`;
+    const error = new DrizzleQueryError(query, ['hook-1', body], cause);
+    const logged = redactValue({ err: error }) as { err: Record<string, unknown> };
+    const text = JSON.stringify(logged);
+    expect(text).not.toContain('ada@example.com');
+    expect(text).not.toContain('Ada Lovelace');
+    expect(logged.err).toMatchObject({
+      type: 'DrizzleQueryError',
+      params: '[2 values withheld]',
+      query: expect.stringMatching(/^insert into "event_inbox" .*… \[\d+ more chars\]$/),
+    });
+    expect((logged.err.query as string).length).toBeLessThan(600);
+    // The database's own reason and code survive, in the message as before.
+    expect(logged.err.message).toMatch(
+      /^Failed query: insert into "event_inbox" .*\nparams: \[2 values withheld\]: value too long/s,
+    );
+    expect(logged.err.stack).toContain('params: [2 values withheld]');
+    expect(logged.err.stack).toContain('caused by: Error: value too long');
+  });
+
+  it('keep a short query whole and other errors as they were', () => {
+    const error = new DrizzleQueryError('select 1 where $1', ['ada@example.com']);
+    const logged = redactValue(error) as Record<string, unknown>;
+    expect(logged.query).toBe('select 1 where $1');
+    expect(logged.message).toBe('Failed query: select 1 where $1\nparams: [1 values withheld]');
+    const plain = Object.assign(new Error('boom', { cause: new Error('root') }), { status: 502 });
+    expect(redactValue(plain)).toMatchObject({
+      type: 'Error',
+      message: 'boom: root',
+      status: 502,
+      stack: expect.stringContaining('caused by: Error: root'),
+    });
+  });
+
+  it('never reach a log line, whichever way the error is logged', () => {
+    let out = '';
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        out += chunk;
+        done();
+      },
+    });
+    const logger = createLogger({ destination, level: 'trace' });
+    const error = new DrizzleQueryError('insert into t values ($1)', [body]);
+    logger.warn({ err: error }, 'job failed, will retry');
+    logger.child({ err: error }).error('bound');
+    logger.error(error);
+    expect(out.trim().split('\n')).toHaveLength(3);
+    expect(out).not.toContain('ada@example.com');
+    expect(out).toContain('[1 values withheld]');
+    // The message pino takes from a bare error, and the same text quoted in any field.
+    expect(out).toContain('"msg":"Failed query: insert into t values ($1)\\nparams: [withheld]"');
+    expect(redactText(`retrying: ${error.message}`)).toBe(
+      'retrying: Failed query: insert into t values ($1)\nparams: [withheld]',
+    );
+  });
+});

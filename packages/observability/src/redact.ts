@@ -1,7 +1,7 @@
 // Deep redaction of what calhook logs. pino's path redaction only reaches the paths it is told
 // about; tokens and keys can sit deeper (an error's cause, a nested options object, a JSON
 // string echoed by Calendly), so every logged object is also walked here by key name.
-import { stdSerializers } from 'pino';
+import { serializeError } from './serialize-error.ts';
 
 export const REDACTED = '[redacted]';
 
@@ -70,15 +70,22 @@ const IN_TEXT: [RegExp, string][] = [
   ],
 ];
 
+// Drizzle's failed-query message ends with the statement's bound values ("Failed query: …
+// \nparams: …"): raw delivery bodies. Wherever that text is logged (a line's message, a
+// `reason` field), everything from there on is cut, unless serialize-error.ts already did.
+const PARAMS_IN_TEXT = /\nparams: (?!\[(?:\d+ values )?withheld\])[\s\S]*/;
+
 export function redactText(value: string): string {
   let out = value;
   for (const [pattern, replacement] of IN_TEXT) out = out.replace(pattern, replacement);
+  if (out.includes('\nparams: ')) out = out.replace(PARAMS_IN_TEXT, '\nparams: [withheld]');
   return out;
 }
 
 /**
  * A copy of `value` with secret-named fields replaced and credentials in strings masked.
- * Errors become pino's serialised form first, so their own fields and causes are walked too.
+ * Errors become pino's serialised form first (without bound query parameters, see
+ * serialize-error.ts), so their own fields and causes are walked too.
  */
 export function redactValue(value: unknown, options: RedactOptions = {}): unknown {
   const always = new Set((options.alwaysSecret ?? []).map(normalise));
@@ -118,8 +125,7 @@ function walkObject(
   depth: number,
   secret: SecretTest,
 ): unknown {
-  if (value instanceof Error)
-    return walk({ ...stdSerializers.err(value) }, ancestors, depth + 1, secret);
+  if (value instanceof Error) return walk(serializeError(value), ancestors, depth + 1, secret);
   if (Array.isArray(value)) return value.map((item) => walk(item, ancestors, depth + 1, secret));
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
   if (value instanceof URL) return redactText(value.href);
