@@ -12,7 +12,7 @@ export interface RunningWorker {
 }
 
 export interface WorkerOptions {
-  /** Concurrent ingest jobs (WORKER_CONCURRENCY by default); the database pool is sized to match. */
+  /** Ingest jobs held at once (WORKER_CONCURRENCY by default); they share batched transactions. */
   concurrency?: number;
   /** Port of the worker's HTTP server; WORKER_PORT by default, 0 for any free port. */
   port?: number;
@@ -24,8 +24,11 @@ export async function startWorker(
   options: WorkerOptions = {},
 ): Promise<RunningWorker> {
   const concurrency = options.concurrency ?? config.workerConcurrency;
+  // Ingest jobs share at most two batch transactions at a time (and run alone only after a
+  // batch failed), so the pool does not grow with the concurrency; the rest is for the
+  // connection and reconcile jobs (5 each).
   const database = createDatabase(config.databaseUrl, {
-    max: concurrency + 8,
+    max: 16,
     applicationName: 'calhook-worker',
   });
   const log = logger.child({ role: 'worker' });

@@ -1,11 +1,15 @@
 // The one order-aware upsert of meetings and invitees. Webhook ingestion and backfill both go
-// through it, so a delivery and a listing of the same data can never disagree.
+// through it, so a delivery and a listing of the same data can never disagree. It works on a
+// batch of observations at once: one lock statement, three reads and at most two writes
+// however many there are, with the merge rules folded in memory in between.
 import { createHash } from 'node:crypto';
 import { type InviteeRow, invitees, type MeetingRow, meetings, type Tx } from '@calhook/db';
-import { and, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, type Column, or, type SQL, sql } from 'drizzle-orm';
+import { jsonRecordset, setFromExcluded } from './bulk-sql.ts';
 import {
   type InviteeRecord,
   type MeetingRecord,
+  type Observation,
   planObservation,
   sameContent,
   sameRecord,
@@ -75,14 +79,75 @@ function lockKey(connectionId: string, kind: 'meeting' | 'invitee', uri: string)
  * Serialises every transaction that touches the same meeting or invitee of a connection,
  * including rows that do not exist yet: a row lock cannot cover an insert race, and the
  * reschedule links need the counterpart's row to be either committed or not yet started.
- * Keys are taken in ascending order so two transactions never wait on each other in a cycle.
+ * Keys are taken in ascending order (unnest keeps the array's order) so two transactions
+ * never wait on each other in a cycle, whatever batches they hold.
  */
 async function lockNaturalKeys(tx: Tx, keys: bigint[]): Promise<void> {
   const ordered = [...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const key of ordered) {
-    await tx.execute(sql`select pg_advisory_xact_lock(${key.toString()}::bigint)`);
-  }
+  await tx.execute(
+    sql`select count(pg_advisory_xact_lock(k)) from unnest(${sql.param(ordered.map(String))}::bigint[]) as k`,
+  );
 }
+
+/** `column = any($1)` with the whole list as one array parameter: one prepared statement for any size. */
+export function anyOf(column: Column, values: readonly unknown[]): SQL {
+  return sql`${column} = any(${sql.param([...values])})`;
+}
+
+export interface ObservationItem {
+  connectionId: string;
+  input: InviteeObservationInput;
+}
+
+/** A row as this batch sees it: what the database held when read, and what it should hold now. */
+interface Tracked<R> {
+  connectionId: string;
+  id: string | undefined;
+  stored: R | undefined;
+  current: R;
+}
+
+interface TrackedInvitee extends Tracked<InviteeRecord> {
+  /** The stored row's meeting; a new row takes the id of its event's meeting once written. */
+  meetingId: string | undefined;
+}
+
+const keyOf = (connectionId: string, uri: string) => `${connectionId}\n${uri}`;
+const unique = <T>(values: T[]) => [...new Set(values)];
+
+const MEETING_FIELDS = [
+  'name',
+  'status',
+  'startTime',
+  'endTime',
+  'location',
+  'eventTypeUri',
+  'canceledAt',
+  'canceledBy',
+  'cancelReason',
+  'sourceUpdatedAt',
+] as const satisfies readonly (keyof MeetingRecord)[];
+
+const INVITEE_FIELDS = [
+  'calendlyEventUri',
+  'email',
+  'name',
+  'timezone',
+  'status',
+  'rescheduled',
+  'canceledBy',
+  'cancelerType',
+  'cancelReason',
+  'canceledAt',
+  'questionsAndAnswers',
+  'tracking',
+  'sourceUpdatedAt',
+  'oldInviteeUri',
+  'newInviteeUri',
+  'noShow',
+  'noShowUri',
+  'noShowUpdatedAt',
+] as const satisfies readonly (keyof InviteeRecord)[];
 
 /**
  * Merges one invitee observation into the connection's meetings. Must run inside a
@@ -93,140 +158,231 @@ export async function applyInviteeObservation(
   connectionId: string,
   input: InviteeObservationInput,
 ): Promise<ApplyObservationResult> {
-  const parsed = observationFromPayload(input);
-  if (!parsed.ok) return parsed;
-  const { observation } = parsed;
-  const self = observation.invitee.calendlyInviteeUri;
-  const eventUri = observation.meeting.calendlyEventUri;
-  const linked = [observation.invitee.oldInviteeUri, observation.invitee.newInviteeUri].filter(
-    (uri): uri is string => uri !== null && uri !== self,
+  const [result] = await applyInviteeObservations(tx, [{ connectionId, input }]);
+  if (!result) throw new Error('no result for the observation');
+  return result;
+}
+
+/**
+ * Merges many observations, possibly of many connections, in one transaction, with the same
+ * result as applying them one by one in the given order: every row they can touch is locked
+ * and read first, each observation is planned against the state the ones before it left, and
+ * only the final state of each changed row is written. The counts of each result say what
+ * that observation changed, exactly as a one-by-one application would report.
+ */
+export async function applyInviteeObservations(
+  tx: Tx,
+  items: readonly ObservationItem[],
+): Promise<ApplyObservationResult[]> {
+  const results: ApplyObservationResult[] = [];
+  const planned: {
+    index: number;
+    connectionId: string;
+    observation: Observation;
+    self: string;
+    linked: string[];
+  }[] = [];
+  for (const [index, item] of items.entries()) {
+    const parsed = observationFromPayload(item.input);
+    results.push(parsed.ok ? { ok: false, reason: 'not applied' } : parsed);
+    if (!parsed.ok) continue;
+    const { observation } = parsed;
+    const self = observation.invitee.calendlyInviteeUri;
+    const linked = [observation.invitee.oldInviteeUri, observation.invitee.newInviteeUri].filter(
+      (uri): uri is string => uri !== null && uri !== self,
+    );
+    planned.push({ index, connectionId: item.connectionId, observation, self, linked });
+  }
+  if (planned.length === 0) return results;
+
+  await lockNaturalKeys(
+    tx,
+    planned.flatMap((p) => [
+      lockKey(p.connectionId, 'meeting', p.observation.meeting.calendlyEventUri),
+      ...[p.self, ...p.linked].map((uri) => lockKey(p.connectionId, 'invitee', uri)),
+    ]),
   );
 
-  await lockNaturalKeys(tx, [
-    lockKey(connectionId, 'meeting', eventUri),
-    ...[self, ...linked].map((uri) => lockKey(connectionId, 'invitee', uri)),
-  ]);
-
-  const [storedMeeting] = await tx
+  const connectionIds = unique(planned.map((p) => p.connectionId));
+  const selves = unique(planned.map((p) => p.self));
+  // Filtered per column, not per pair: a row of another connection of the batch may come back
+  // too, and is simply never looked up (every map below is keyed by connection).
+  const storedMeetings = await tx
     .select()
     .from(meetings)
-    .where(and(eq(meetings.connectionId, connectionId), eq(meetings.calendlyEventUri, eventUri)));
+    .where(
+      and(
+        anyOf(meetings.connectionId, connectionIds),
+        anyOf(
+          meetings.calendlyEventUri,
+          unique(planned.map((p) => p.observation.meeting.calendlyEventUri)),
+        ),
+      ),
+    );
+  // The invitees named, the ones they link to, and the ones already linking to them.
   const storedInvitees = await tx
     .select()
     .from(invitees)
     .where(
       and(
-        eq(invitees.connectionId, connectionId),
-        inArray(invitees.calendlyInviteeUri, [self, ...linked]),
-      ),
-    );
-  const pointingHere = await tx
-    .select({
-      uri: invitees.calendlyInviteeUri,
-      oldInviteeUri: invitees.oldInviteeUri,
-      newInviteeUri: invitees.newInviteeUri,
-    })
-    .from(invitees)
-    .where(
-      and(
-        eq(invitees.connectionId, connectionId),
-        or(eq(invitees.oldInviteeUri, self), eq(invitees.newInviteeUri, self)),
+        anyOf(invitees.connectionId, connectionIds),
+        or(
+          anyOf(invitees.calendlyInviteeUri, unique(planned.flatMap((p) => [p.self, ...p.linked]))),
+          anyOf(invitees.oldInviteeUri, selves),
+          anyOf(invitees.newInviteeUri, selves),
+        ),
       ),
     );
 
-  const storedSelf = storedInvitees.find((row) => row.calendlyInviteeUri === self);
-  const counterpartRows = storedInvitees.filter((row) => row.calendlyInviteeUri !== self);
-  const plan = planObservation(
-    {
-      meeting: storedMeeting ? meetingRecordOf(storedMeeting) : undefined,
-      invitee: storedSelf ? inviteeRecordOf(storedSelf) : undefined,
-      counterparts: new Map(
-        counterpartRows.map((row) => [row.calendlyInviteeUri, inviteeRecordOf(row)]),
-      ),
-      linkedFrom: {
-        asNewOf: pointingHere.filter((r) => r.newInviteeUri === self).map((r) => r.uri),
-        asOldOf: pointingHere.filter((r) => r.oldInviteeUri === self).map((r) => r.uri),
+  const meetingRows = new Map<string, Tracked<MeetingRecord>>();
+  for (const row of storedMeetings) {
+    const record = meetingRecordOf(row);
+    meetingRows.set(keyOf(row.connectionId, row.calendlyEventUri), {
+      connectionId: row.connectionId,
+      id: row.id,
+      stored: record,
+      current: record,
+    });
+  }
+  const inviteeRows = new Map<string, TrackedInvitee>();
+  for (const row of storedInvitees) {
+    const record = inviteeRecordOf(row);
+    inviteeRows.set(keyOf(row.connectionId, row.calendlyInviteeUri), {
+      connectionId: row.connectionId,
+      id: row.id,
+      meetingId: row.meetingId,
+      stored: record,
+      current: record,
+    });
+  }
+
+  for (const { index, connectionId, observation, self, linked } of planned) {
+    const meetingKey = keyOf(connectionId, observation.meeting.calendlyEventUri);
+    const meeting = meetingRows.get(meetingKey);
+    const invitee = inviteeRows.get(keyOf(connectionId, self));
+    const counterparts = new Map<string, InviteeRecord>();
+    for (const uri of linked) {
+      const row = inviteeRows.get(keyOf(connectionId, uri));
+      if (row) counterparts.set(uri, row.current);
+    }
+    const asNewOf: string[] = [];
+    const asOldOf: string[] = [];
+    for (const row of inviteeRows.values()) {
+      if (row.connectionId !== connectionId) continue;
+      if (row.current.newInviteeUri === self) asNewOf.push(row.current.calendlyInviteeUri);
+      if (row.current.oldInviteeUri === self) asOldOf.push(row.current.calendlyInviteeUri);
+    }
+    const plan = planObservation(
+      {
+        meeting: meeting?.current,
+        invitee: invitee?.current,
+        counterparts,
+        linkedFrom: { asNewOf, asOldOf },
       },
-    },
-    observation,
+      observation,
+    );
+
+    const changes: ObservationChanges = {
+      meetingCreated: false,
+      meetingUpdated: false,
+      inviteeCreated: false,
+      inviteeUpdated: false,
+      contentChanged: false,
+      counterpartsUpdated: 0,
+    };
+    if (!meeting) {
+      meetingRows.set(meetingKey, {
+        connectionId,
+        id: undefined,
+        stored: undefined,
+        current: plan.meeting,
+      });
+      changes.meetingCreated = true;
+      changes.contentChanged = true;
+    } else {
+      if (!sameContent(meeting.current, plan.meeting)) changes.contentChanged = true;
+      if (!sameRecord(meeting.current, plan.meeting)) changes.meetingUpdated = true;
+      meeting.current = plan.meeting;
+    }
+    if (!invitee) {
+      inviteeRows.set(keyOf(connectionId, self), {
+        connectionId,
+        id: undefined,
+        meetingId: undefined,
+        stored: undefined,
+        current: plan.invitee,
+      });
+      changes.inviteeCreated = true;
+      changes.contentChanged = true;
+    } else {
+      if (!sameRecord(invitee.current, plan.invitee)) {
+        if (!sameContent(invitee.current, plan.invitee)) changes.contentChanged = true;
+        changes.inviteeUpdated = true;
+      }
+      invitee.current = plan.invitee;
+    }
+    for (const next of plan.counterparts) {
+      const row = inviteeRows.get(keyOf(connectionId, next.calendlyInviteeUri));
+      if (row && !sameRecord(row.current, next)) {
+        row.current = next;
+        changes.counterpartsUpdated += 1;
+      }
+    }
+    results[index] = { ok: true, ...changes };
+  }
+
+  await writeMeetings(tx, meetingRows);
+  await writeInvitees(tx, inviteeRows, meetingRows);
+  return results;
+}
+
+const changed = <R extends MeetingRecord | InviteeRecord>(row: Tracked<R>) =>
+  !row.stored || !sameRecord(row.stored, row.current);
+
+/**
+ * One upsert for every meeting the batch created or changed. The advisory locks make a
+ * conflict with a writer outside this batch impossible; the conflict clause is how an
+ * existing row is updated in the same statement as the new ones are inserted.
+ */
+async function writeMeetings(tx: Tx, rows: Map<string, Tracked<MeetingRecord>>) {
+  const dirty = [...rows.values()].filter(changed);
+  if (dirty.length === 0) return;
+  const { columns, source } = jsonRecordset(
+    meetings,
+    ['connectionId', 'calendlyEventUri', ...MEETING_FIELDS],
+    dirty.map((row) => ({ ...row.current, connectionId: row.connectionId })),
   );
-
-  const changes: ObservationChanges = {
-    meetingCreated: false,
-    meetingUpdated: false,
-    inviteeCreated: false,
-    inviteeUpdated: false,
-    contentChanged: false,
-    counterpartsUpdated: 0,
-  };
-
-  let meetingId: string;
-  if (!storedMeeting) {
-    meetingId = await insertMeeting(tx, connectionId, plan.meeting);
-    changes.meetingCreated = true;
-    changes.contentChanged = true;
-  } else {
-    meetingId = storedMeeting.id;
-    const before = meetingRecordOf(storedMeeting);
-    if (!sameContent(before, plan.meeting)) changes.contentChanged = true;
-    if (!sameRecord(before, plan.meeting)) {
-      await tx
-        .update(meetings)
-        .set({ ...plan.meeting, updatedAt: sql`now()` })
-        .where(eq(meetings.id, storedMeeting.id));
-      changes.meetingUpdated = true;
-    }
+  const written = await tx.execute<{ id: string; connection_id: string; uri: string }>(sql`
+    insert into ${meetings} (${columns}) select ${columns} from ${source}
+    on conflict (connection_id, calendly_event_uri) do update
+      set ${setFromExcluded(meetings, MEETING_FIELDS)}, updated_at = now()
+    returning id, connection_id, calendly_event_uri as uri`);
+  for (const row of written) {
+    const tracked = rows.get(keyOf(row.connection_id, row.uri));
+    if (tracked) tracked.id = row.id;
   }
-
-  if (!storedSelf) {
-    await insertInvitee(tx, connectionId, meetingId, plan.invitee);
-    changes.inviteeCreated = true;
-    changes.contentChanged = true;
-  } else if (!sameRecord(inviteeRecordOf(storedSelf), plan.invitee)) {
-    if (!sameContent(inviteeRecordOf(storedSelf), plan.invitee)) changes.contentChanged = true;
-    await updateInvitee(tx, storedSelf.id, plan.invitee);
-    changes.inviteeUpdated = true;
-  }
-
-  for (const next of plan.counterparts) {
-    const row = counterpartRows.find((r) => r.calendlyInviteeUri === next.calendlyInviteeUri);
-    if (row && !sameRecord(inviteeRecordOf(row), next)) {
-      await updateInvitee(tx, row.id, next);
-      changes.counterpartsUpdated += 1;
-    }
-  }
-  return { ok: true, ...changes };
 }
 
-// The advisory lock makes a conflict here impossible for writers that go through this module;
-// one that does not is a bug, and failing lets the job retry against the committed row.
-async function insertMeeting(tx: Tx, connectionId: string, record: MeetingRecord) {
-  const [row] = await tx
-    .insert(meetings)
-    .values({ ...record, connectionId })
-    .onConflictDoNothing()
-    .returning({ id: meetings.id });
-  if (!row) throw new Error(`meeting ${record.calendlyEventUri} was inserted concurrently`);
-  return row.id;
-}
-
-async function insertInvitee(
+async function writeInvitees(
   tx: Tx,
-  connectionId: string,
-  meetingId: string,
-  record: InviteeRecord,
+  rows: Map<string, TrackedInvitee>,
+  meetingRows: Map<string, Tracked<MeetingRecord>>,
 ) {
-  const [row] = await tx
-    .insert(invitees)
-    .values({ ...record, connectionId, meetingId })
-    .onConflictDoNothing()
-    .returning({ id: invitees.id });
-  if (!row) throw new Error(`invitee ${record.calendlyInviteeUri} was inserted concurrently`);
-}
-
-async function updateInvitee(tx: Tx, id: string, record: InviteeRecord) {
-  await tx
-    .update(invitees)
-    .set({ ...record, updatedAt: sql`now()` })
-    .where(eq(invitees.id, id));
+  const dirty = [...rows.values()].filter(changed);
+  if (dirty.length === 0) return;
+  const { columns, source } = jsonRecordset(
+    invitees,
+    ['connectionId', 'meetingId', 'calendlyInviteeUri', ...INVITEE_FIELDS],
+    dirty.map((row) => {
+      const meetingId =
+        row.meetingId ?? meetingRows.get(keyOf(row.connectionId, row.current.calendlyEventUri))?.id;
+      if (!meetingId) throw new Error(`no meeting for invitee ${row.current.calendlyInviteeUri}`);
+      return { ...row.current, connectionId: row.connectionId, meetingId };
+    }),
+  );
+  // An invitee keeps the meeting it was first filed under: meeting_id is not updated.
+  await tx.execute(sql`
+    insert into ${invitees} (${columns}) select ${columns} from ${source}
+    on conflict (connection_id, calendly_invitee_uri) do update
+      set ${setFromExcluded(invitees, INVITEE_FIELDS)}, updated_at = now()`);
 }

@@ -3,10 +3,17 @@
 export {
   type ApplyObservationResult,
   applyInviteeObservation,
+  applyInviteeObservations,
   inviteeRecordOf,
   meetingRecordOf,
   type ObservationChanges,
+  type ObservationItem,
 } from './apply-invitee-observation.ts';
+export {
+  createIngestBatcher,
+  type IngestBatcher,
+  type IngestBatcherOptions,
+} from './ingest-batcher.ts';
 export {
   type ChangeCounts,
   type Delivery,
@@ -14,6 +21,7 @@ export {
   type IngestDeps,
   type IngestOutcome,
   type IngestResult,
+  ingestDeliveries,
   ingestDelivery,
   MEETING_EVENT_TYPES,
 } from './ingest-delivery.ts';

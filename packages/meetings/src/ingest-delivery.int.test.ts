@@ -5,7 +5,7 @@ import { testDatabase, uniqueId } from '@calhook/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnection, inviteeDelivery, snapshot } from '../test/fixtures.ts';
-import { deliveryContentHash, ingestDelivery } from './ingest-delivery.ts';
+import { deliveryContentHash, ingestDeliveries, ingestDelivery } from './ingest-delivery.ts';
 
 let handle: DatabaseHandle;
 const NOW = new Date('2024-05-01T10:00:05Z');
@@ -257,5 +257,89 @@ describe('ingestDelivery', () => {
   it('answers invalid, without an inbox row, for an unknown connection', async () => {
     const result = await deliver('00000000-0000-4000-8000-000000000000', '{}');
     expect(result).toMatchObject({ outcome: 'invalid', detail: 'connection not found' });
+  });
+});
+
+describe('ingestDeliveries', () => {
+  const at = (second: number) => new Date(`2024-05-01T10:00:${String(second).padStart(2, '0')}Z`);
+
+  it('gives every delivery of one batch the outcome it would have had alone, in order', async () => {
+    const a = await createConnection(handle.db);
+    const b = await createConnection(handle.db);
+    const eventUri = `https://api.calendly.com/scheduled_events/${uniqueId('E')}`;
+    const inviteeUri = `${eventUri}/invitees/I1`;
+    const created = inviteeDelivery({ createdBy: a.calendlyUserUri ?? '', eventUri, inviteeUri });
+    const canceled = inviteeDelivery({
+      createdBy: a.calendlyUserUri ?? '',
+      eventUri,
+      inviteeUri,
+      event: 'invitee.canceled',
+      createdAt: '2024-05-01T11:00:00Z',
+      invitee: { status: 'canceled', updated_at: '2024-05-01T11:00:00Z' },
+    });
+    const earlier = inviteeDelivery({ createdBy: b.calendlyUserUri ?? '' });
+    await deliver(b.id, earlier);
+    const hookId = uniqueId('hook');
+    const batch = [
+      { connectionId: a.id, body: created, receivedAt: at(1) },
+      { connectionId: a.id, body: created, receivedAt: at(2) },
+      { connectionId: b.id, body: earlier, receivedAt: at(3) },
+      { connectionId: b.id, body: 'not json', receivedAt: at(4) },
+      { connectionId: b.id, body: created, receivedAt: at(5) },
+      {
+        connectionId: a.id,
+        body: inviteeDelivery({
+          createdBy: a.calendlyUserUri ?? '',
+          event: 'routing_form_submission.created',
+        }),
+        receivedAt: at(6),
+      },
+      { connectionId: a.id, body: canceled, receivedAt: at(7) },
+    ].map((d) => ({ ...d, hookId }));
+
+    const results = await ingestDeliveries(handle.db, batch, deps);
+    expect(results.map((r) => r.outcome)).toEqual([
+      'applied',
+      'duplicate',
+      'duplicate',
+      'invalid',
+      'quarantined',
+      'ignored',
+      'applied',
+    ]);
+    expect(results[0]?.changed).toEqual({
+      meetingsCreated: 1,
+      meetingsUpdated: 0,
+      inviteesCreated: 1,
+      inviteesUpdated: 0,
+    });
+    expect(results[1]?.inboxId).toBe(results[0]?.inboxId);
+    expect(results[6]?.changed).toMatchObject({ meetingsCreated: 0, inviteesUpdated: 1 });
+
+    const rowsA = await snapshot(handle.db, a.id);
+    expect(rowsA.invitees.get(inviteeUri)).toMatchObject({ status: 'canceled' });
+    expect(await inboxRows(a.id)).toHaveLength(3);
+    const inboxB = await inboxRows(b.id);
+    expect(inboxB.map((r) => r.outcome).sort()).toEqual(['applied', 'invalid', 'quarantined']);
+    expect(inboxB.every((r) => r.processedAt?.getTime() === NOW.getTime())).toBe(true);
+    expect((await snapshot(handle.db, b.id)).meetings.size).toBe(1);
+
+    // Each connection's latest event is the newest delivery from its own user.
+    const lastEvents = await handle.db
+      .select({ id: connections.id, lastEventAt: connections.lastEventAt })
+      .from(connections)
+      .where(eq(connections.id, a.id));
+    expect(lastEvents[0]?.lastEventAt).toEqual(at(7));
+  });
+
+  it('fails as a whole, writing nothing, when one delivery names no connection', async () => {
+    const connection = await createConnection(handle.db);
+    const body = inviteeDelivery({ createdBy: connection.calendlyUserUri ?? '' });
+    const batch = [
+      { hookId: 'h', connectionId: connection.id, body, receivedAt: NOW },
+      { hookId: 'h', connectionId: '00000000-0000-4000-8000-000000000000', body, receivedAt: NOW },
+    ];
+    await expect(ingestDeliveries(handle.db, batch, deps)).rejects.toThrow();
+    expect(await inboxRows(connection.id)).toHaveLength(0);
   });
 });

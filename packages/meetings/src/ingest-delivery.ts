@@ -1,6 +1,8 @@
 // The whole `ingest-event` job: inbox row, parse, tenant check, meeting upsert, outcome.
 // Expected outcomes are returned, never thrown, so a bad delivery is recorded once instead of
 // being retried forever; only infrastructure failures throw (and the job retries them).
+// Deliveries are taken in batches: the worker hands over every job it holds at once, and a
+// batch costs the round trips and commits of one delivery.
 import { createHash } from 'node:crypto';
 import {
   inviteePayloadSchema,
@@ -8,10 +10,11 @@ import {
   webhookEnvelopeSchema,
 } from '@calhook/calendly';
 import { connections, type Database, eventInbox, type InboxOutcome, type Tx } from '@calhook/db';
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { asc, sql } from 'drizzle-orm';
 import type { z } from 'zod';
-import { applyInviteeObservation } from './apply-invitee-observation.ts';
-import { parseCalendlyTime } from './observation.ts';
+import { anyOf, applyInviteeObservations } from './apply-invitee-observation.ts';
+import { jsonRecordset } from './bulk-sql.ts';
+import { type InviteeObservationInput, parseCalendlyTime } from './observation.ts';
 
 export const MEETING_EVENT_TYPES = [
   'invitee.created',
@@ -81,149 +84,303 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+/** One delivery; the same code as a batch of one. */
 export async function ingestDelivery(
   db: Database,
   delivery: Delivery,
   deps: IngestDeps,
 ): Promise<IngestResult> {
-  const contentHash = deliveryContentHash(delivery.connectionId, delivery.body);
-  // Written on its own, before anything can fail: an acknowledged delivery is never lost,
-  // and the row stays for replay even when processing crashes.
-  try {
-    await db
-      .insert(eventInbox)
-      .values({
+  const [result] = await ingestDeliveries(db, [delivery], deps);
+  if (!result) throw new Error('no result for the delivery');
+  return result;
+}
+
+/**
+ * Ingests many deliveries with one inbox insert and one transaction, with the outcome each
+ * would have had alone, in the given order (results are in the same order). Throws when the
+ * database fails; the whole batch is then undone except the inbox rows, and the caller
+ * retries (a delivery that cannot be ingested on its own fails only itself: retry singly).
+ */
+export async function ingestDeliveries(
+  db: Database,
+  deliveries: readonly Delivery[],
+  deps: IngestDeps,
+): Promise<IngestResult[]> {
+  if (deliveries.length === 0) return [];
+  const hashes = deliveries.map((d) => deliveryContentHash(d.connectionId, d.body));
+  // The first of each content is processed; any later copy in the batch is its duplicate.
+  const firstOf = new Map<string, number>();
+  for (const [index, hash] of hashes.entries()) if (!firstOf.has(hash)) firstOf.set(hash, index);
+
+  // Written on their own, before anything can fail: an acknowledged delivery is never lost,
+  // and the row stays for replay even when processing crashes. Sorted, so two batches
+  // inserting the same contents wait on each other in one order.
+  const newRows = [...firstOf]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([contentHash, index]) => {
+      const d = deliveries[index] as Delivery;
+      return {
         contentHash,
-        hookId: delivery.hookId,
-        connectionId: delivery.connectionId,
-        body: delivery.body,
-        receivedAt: delivery.receivedAt,
-      })
-      .onConflictDoNothing({ target: eventInbox.contentHash });
+        hookId: d.hookId,
+        connectionId: d.connectionId,
+        body: d.body,
+        receivedAt: d.receivedAt,
+      };
+    });
+  const { columns, source } = jsonRecordset(
+    eventInbox,
+    ['contentHash', 'hookId', 'connectionId', 'body', 'receivedAt'],
+    newRows,
+  );
+  try {
+    await db.execute(sql`
+      insert into ${eventInbox} (${columns}) select ${columns} from ${source}
+      on conflict (content_hash) do nothing`);
   } catch (error) {
-    if (pgErrorCode(error) === '23503') {
-      return { outcome: 'invalid', detail: 'connection not found', changed: noChanges() };
+    // In a batch the caller retries each delivery alone, and this answer goes to the one
+    // whose connection is gone.
+    if (pgErrorCode(error) === '23503' && deliveries.length === 1) {
+      return [{ outcome: 'invalid', detail: 'connection not found', changed: noChanges() }];
     }
     throw error;
   }
 
-  return db.transaction(async (tx): Promise<IngestResult> => {
-    // Locking the inbox row makes two workers holding the same delivery take turns: the
-    // second sees it processed and reports a duplicate.
-    const [inbox] = await tx
-      .select({ id: eventInbox.id, processedAt: eventInbox.processedAt })
+  return db.transaction(async (tx): Promise<IngestResult[]> => {
+    // Locking the inbox rows (in id order) makes two workers holding the same delivery take
+    // turns: the second sees it processed and reports a duplicate.
+    const inbox = await tx
+      .select({
+        id: eventInbox.id,
+        contentHash: eventInbox.contentHash,
+        processedAt: eventInbox.processedAt,
+      })
       .from(eventInbox)
-      .where(eq(eventInbox.contentHash, contentHash))
+      .where(anyOf(eventInbox.contentHash, [...firstOf.keys()]))
+      .orderBy(asc(eventInbox.id))
       .for('update');
-    if (!inbox) throw new Error('inbox row vanished after insert');
-    if (inbox.processedAt) {
-      return { outcome: 'duplicate', inboxId: inbox.id, changed: noChanges() };
+    const inboxByHash = new Map(inbox.map((row) => [row.contentHash, row]));
+    const userUris = new Map(
+      (
+        await tx
+          .select({ id: connections.id, calendlyUserUri: connections.calendlyUserUri })
+          .from(connections)
+          .where(anyOf(connections.id, unique(deliveries.map((d) => d.connectionId))))
+      ).map((row) => [row.id, row.calendlyUserUri]),
+    );
+
+    const results: IngestResult[] = [];
+    const work: { index: number; inboxId: number; step: Step }[] = [];
+    for (const [index, delivery] of deliveries.entries()) {
+      const hash = hashes[index] as string;
+      const row = inboxByHash.get(hash);
+      if (!row) throw new Error('inbox row vanished after insert');
+      results.push({ outcome: 'duplicate', inboxId: row.id, changed: noChanges() });
+      if (firstOf.get(hash) !== index || row.processedAt) continue;
+      work.push({
+        index,
+        inboxId: row.id,
+        step: classify(delivery, userUris.get(delivery.connectionId) ?? null),
+      });
     }
-    const result = await processDelivery(tx, delivery);
-    await tx
-      .update(eventInbox)
-      .set({
-        outcome: result.outcome satisfies InboxOutcome,
-        outcomeDetail: result.detail ?? null,
+
+    const toApply = work.filter(
+      (w): w is typeof w & { step: ApplyStep } => w.step.kind === 'apply',
+    );
+    const applied = await applyInviteeObservations(
+      tx,
+      toApply.map((w) => ({
+        connectionId: (deliveries[w.index] as Delivery).connectionId,
+        input: w.step.input,
+      })),
+    );
+    const processed = new Map<number, Processed>();
+    for (const [i, w] of toApply.entries()) {
+      const result = applied[i];
+      const { envelope } = w.step;
+      if (!result?.ok) {
+        processed.set(w.index, {
+          outcome: 'invalid',
+          detail: result?.reason ?? 'not applied',
+          envelope,
+          changed: noChanges(),
+        });
+        continue;
+      }
+      const changed: ChangeCounts = {
+        meetingsCreated: Number(result.meetingCreated),
+        meetingsUpdated: Number(result.meetingUpdated),
+        inviteesCreated: Number(result.inviteeCreated),
+        inviteesUpdated: Number(result.inviteeUpdated) + result.counterpartsUpdated,
+      };
+      const any = Object.values(changed).some((n) => n > 0);
+      processed.set(w.index, {
+        outcome: any ? 'applied' : 'stale',
+        envelope,
+        changed,
+        touchesConnection: true,
+      });
+    }
+    for (const w of work) if (w.step.kind === 'done') processed.set(w.index, w.step.processed);
+
+    const lastEvents = new Map<string, Date>();
+    const marks: InboxMark[] = [];
+    for (const w of work) {
+      const result = processed.get(w.index) as Processed;
+      const delivery = deliveries[w.index] as Delivery;
+      if (result.touchesConnection) {
+        const seen = lastEvents.get(delivery.connectionId);
+        if (!seen || seen < delivery.receivedAt)
+          lastEvents.set(delivery.connectionId, delivery.receivedAt);
+      }
+      marks.push({
+        id: w.inboxId,
+        outcome: result.outcome,
+        detail: result.detail ?? null,
         eventType: result.envelope?.event ?? null,
         calendlyCreatedAt: parseCalendlyTime(result.envelope?.created_at),
-        processedAt: deps.now(),
-      })
-      .where(eq(eventInbox.id, inbox.id));
-    const { envelope, ...rest } = result;
-    return { ...rest, inboxId: inbox.id };
+      });
+      results[w.index] = {
+        outcome: result.outcome,
+        ...(result.detail !== undefined ? { detail: result.detail } : {}),
+        inboxId: w.inboxId,
+        changed: result.changed,
+      };
+    }
+    await markProcessed(tx, marks, deps.now());
+    await bumpLastEventAt(tx, lastEvents);
+    return results;
   });
 }
 
-type Processed = Omit<IngestResult, 'outcome'> & {
+const unique = <T>(values: T[]) => [...new Set(values)];
+
+type Processed = Omit<IngestResult, 'outcome' | 'inboxId'> & {
   outcome: Exclude<IngestOutcome, 'duplicate'>;
   envelope?: WebhookEnvelope;
+  /** The delivery came from the connection's own user: it counts as its latest event. */
+  touchesConnection?: boolean;
 };
 
-async function processDelivery(tx: Tx, delivery: Delivery): Promise<Processed> {
+interface ApplyStep {
+  kind: 'apply';
+  input: InviteeObservationInput;
+  envelope: WebhookEnvelope;
+}
+type Step = ApplyStep | { kind: 'done'; processed: Processed };
+
+const done = (processed: Processed): Step => ({ kind: 'done', processed });
+
+/** Everything about a delivery that needs no database: parse, tenant check, event type. */
+function classify(delivery: Delivery, calendlyUserUri: string | null): Step {
   let json: unknown;
   try {
     json = JSON.parse(delivery.body);
   } catch (error) {
-    return {
+    return done({
       outcome: 'invalid',
       detail: `body is not JSON: ${(error as Error).message}`,
       changed: noChanges(),
-    };
+    });
   }
   const parsedEnvelope = webhookEnvelopeSchema.safeParse(json);
   if (!parsedEnvelope.success) {
-    return {
+    return done({
       outcome: 'invalid',
       detail: `envelope: ${describeIssues(parsedEnvelope.error)}`,
       changed: noChanges(),
-    };
+    });
   }
   const envelope = parsedEnvelope.data;
 
-  const [connection] = await tx
-    .select({ calendlyUserUri: connections.calendlyUserUri })
-    .from(connections)
-    .where(eq(connections.id, delivery.connectionId));
-  if (!connection?.calendlyUserUri || connection.calendlyUserUri !== envelope.created_by) {
+  if (!calendlyUserUri || calendlyUserUri !== envelope.created_by) {
     // Never written to anyone's meetings: the hook's user did not create this event.
-    return {
+    return done({
       outcome: 'quarantined',
-      detail: connection?.calendlyUserUri
+      detail: calendlyUserUri
         ? `created_by ${envelope.created_by} is not the connection's Calendly user`
         : 'connection has no Calendly user',
       envelope,
       changed: noChanges(),
-    };
+    });
   }
 
   if (!(MEETING_EVENT_TYPES as readonly string[]).includes(envelope.event)) {
-    await bumpLastEventAt(tx, delivery);
-    return {
+    return done({
       outcome: 'ignored',
       detail: `event ${envelope.event}`,
       envelope,
       changed: noChanges(),
-    };
+      touchesConnection: true,
+    });
   }
 
   const payload = inviteePayloadSchema.safeParse(envelope.payload);
   if (!payload.success) {
-    return {
+    return done({
       outcome: 'invalid',
       detail: `payload: ${describeIssues(payload.error)}`,
       envelope,
       changed: noChanges(),
-    };
+    });
   }
   const observedAt = parseCalendlyTime(envelope.created_at);
-  const applied = await applyInviteeObservation(tx, delivery.connectionId, {
-    invitee: payload.data,
-    eventType: envelope.event,
-    ...(observedAt ? { observedAt } : {}),
-  });
-  if (!applied.ok) {
-    return { outcome: 'invalid', detail: applied.reason, envelope, changed: noChanges() };
-  }
-  await bumpLastEventAt(tx, delivery);
-  const changed: ChangeCounts = {
-    meetingsCreated: Number(applied.meetingCreated),
-    meetingsUpdated: Number(applied.meetingUpdated),
-    inviteesCreated: Number(applied.inviteeCreated),
-    inviteesUpdated: Number(applied.inviteeUpdated) + applied.counterpartsUpdated,
+  return {
+    kind: 'apply',
+    envelope,
+    input: {
+      invitee: payload.data,
+      eventType: envelope.event,
+      ...(observedAt ? { observedAt } : {}),
+    },
   };
-  const any = Object.values(changed).some((n) => n > 0);
-  return { outcome: any ? 'applied' : 'stale', envelope, changed };
 }
 
-async function bumpLastEventAt(tx: Tx, delivery: Delivery) {
-  await tx
-    .update(connections)
-    .set({ lastEventAt: delivery.receivedAt })
-    .where(
-      and(
-        eq(connections.id, delivery.connectionId),
-        or(isNull(connections.lastEventAt), lt(connections.lastEventAt, delivery.receivedAt)),
-      ),
-    );
+interface InboxMark {
+  id: number;
+  outcome: InboxOutcome;
+  detail: string | null;
+  eventType: string | null;
+  calendlyCreatedAt: Date | null;
+}
+
+/** Records every outcome of the batch in one statement; the rows are already locked. */
+async function markProcessed(tx: Tx, marks: InboxMark[], now: Date) {
+  if (marks.length === 0) return;
+  await tx.execute(sql`
+    update ${eventInbox} set
+      outcome = v.outcome,
+      outcome_detail = v.detail,
+      event_type = v.event_type,
+      calendly_created_at = v.calendly_created_at,
+      processed_at = ${now.toISOString()}::timestamptz
+    from jsonb_to_recordset(${JSON.stringify(
+      marks.map((m) => ({
+        id: m.id,
+        outcome: m.outcome,
+        detail: m.detail,
+        event_type: m.eventType,
+        calendly_created_at: m.calendlyCreatedAt?.toISOString() ?? null,
+      })),
+    )}::jsonb) as v(id bigint, outcome text, detail text, event_type text, calendly_created_at timestamptz)
+    where ${eventInbox.id} = v.id`);
+}
+
+/**
+ * Moves each connection's last_event_at forward, never back. The rows are locked in id order
+ * first (the array subquery runs before the update), so two batches updating the same
+ * connections cannot deadlock.
+ */
+async function bumpLastEventAt(tx: Tx, lastEvents: Map<string, Date>) {
+  if (lastEvents.size === 0) return;
+  const ids = [...lastEvents.keys()];
+  await tx.execute(sql`
+    update ${connections} set last_event_at = v.at
+    from jsonb_to_recordset(${JSON.stringify(
+      [...lastEvents].map(([id, at]) => ({ id, at: at.toISOString() })),
+    )}::jsonb) as v(id uuid, at timestamptz)
+    where ${connections.id} = v.id
+      and ${connections.id} = any(array(
+        select id from ${connections} where id = any(${sql.param(ids)}::uuid[])
+        order by id for no key update))
+      and (${connections.lastEventAt} is null or ${connections.lastEventAt} < v.at)`);
 }

@@ -1,24 +1,22 @@
 import type { Database } from '@calhook/db';
-import { ingestDelivery } from '@calhook/meetings';
+import { createIngestBatcher } from '@calhook/meetings';
 import type { Processor } from '@calhook/queue';
 
 /**
  * `ingest-event`: one delivery from the receiver. Inbox row first, tenant check, meeting
- * upsert, all in one transaction inside ingestDelivery. Outcomes such as invalid JSON or a
- * quarantined event are results, not errors: only infrastructure failures throw and retry.
+ * upsert, outcome. The jobs running at the same moment share one transaction (the batcher),
+ * and each still gets its own outcome. Outcomes such as invalid JSON or a quarantined event
+ * are results, not errors: only infrastructure failures throw and retry.
  */
 export function ingestEvent(deps: { db: Database; now: () => Date }): Processor<'ingest-event'> {
+  const batcher = createIngestBatcher(deps.db, { now: deps.now });
   return async (payload, { log }) => {
-    const result = await ingestDelivery(
-      deps.db,
-      {
-        hookId: payload.hookId,
-        connectionId: payload.connectionId,
-        body: payload.body,
-        receivedAt: new Date(payload.receivedAt),
-      },
-      { now: deps.now },
-    );
+    const result = await batcher.ingest({
+      hookId: payload.hookId,
+      connectionId: payload.connectionId,
+      body: payload.body,
+      receivedAt: new Date(payload.receivedAt),
+    });
     if (result.outcome === 'quarantined' || result.outcome === 'invalid') {
       log.warn(
         {
