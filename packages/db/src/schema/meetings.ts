@@ -82,6 +82,14 @@ export const invitees = pgTable(
   (t) => [
     uniqueIndex('invitees_connection_invitee_key').on(t.connectionId, t.calendlyInviteeUri),
     index('invitees_meeting_idx').on(t.meetingId),
+    // Reschedule links are looked up from the other side ("who names me as old/new invitee?")
+    // on every applied delivery; few rows have one, so the indexes are partial.
+    index('invitees_old_invitee_idx')
+      .on(t.connectionId, t.oldInviteeUri)
+      .where(sql`${t.oldInviteeUri} is not null`),
+    index('invitees_new_invitee_idx')
+      .on(t.connectionId, t.newInviteeUri)
+      .where(sql`${t.newInviteeUri} is not null`),
     check('invitees_status_check', sql`${t.status} in ('active', 'canceled')`),
   ],
 );

@@ -1,0 +1,2 @@
+CREATE INDEX "invitees_old_invitee_idx" ON "invitees" USING btree ("connection_id","old_invitee_uri") WHERE "invitees"."old_invitee_uri" is not null;--> statement-breakpoint
+CREATE INDEX "invitees_new_invitee_idx" ON "invitees" USING btree ("connection_id","new_invitee_uri") WHERE "invitees"."new_invitee_uri" is not null;
