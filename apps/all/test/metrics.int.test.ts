@@ -186,6 +186,9 @@ describe('/metrics', () => {
         outcome: 'completed',
       }),
     ).toBe(1);
+    // The one job that reached the database went in one batch of one.
+    expect(sample(fromWorker, 'calhook_ingest_batch_size_count', {})).toBe(1);
+    expect(sample(fromWorker, 'calhook_ingest_batch_size_sum', {})).toBe(1);
 
     expect((await api.inject({ url: '/metrics' })).statusCode).toBe(401);
     const fromApi = await scrape(api, { authorization: basic });

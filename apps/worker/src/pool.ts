@@ -54,6 +54,8 @@ export function createWorkerPool(input: {
       connections: services.connections,
       reconcileEveryMs: config.reconcileEveryMs,
       backfill: config.backfill,
+      logger,
+      onIngestBatch: metrics ? (batch) => metrics.ingestBatchSize.observe(batch.size) : undefined,
       onRepairs: metrics ? (count) => metrics.backfillRepairs.inc(count) : undefined,
       onReconcile: metrics
         ? (action, count) => metrics.reconcileActions.inc({ action }, count)

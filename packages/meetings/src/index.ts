@@ -10,6 +10,7 @@ export {
   type ObservationItem,
 } from './apply-invitee-observation.ts';
 export {
+  type BatchSummary,
   createIngestBatcher,
   type IngestBatcher,
   type IngestBatcherOptions,

@@ -19,7 +19,7 @@ const now = () => new Date();
 it('coalesces concurrent deliveries into few transactions, each with its own outcome', async () => {
   const connection = await createConnection(handle.db);
   const sizes: number[] = [];
-  const batcher = createIngestBatcher(handle.db, { now }, { onBatch: (n) => sizes.push(n) });
+  const batcher = createIngestBatcher(handle.db, { now }, { onBatch: (s) => sizes.push(s.size) });
   const bodies = Array.from({ length: 60 }, () =>
     inviteeDelivery({ createdBy: connection.calendlyUserUri ?? '' }),
   );

@@ -16,8 +16,17 @@ export interface IngestBatcherOptions {
   maxBatch?: number;
   /** Batches running at once (each holds one pooled connection). */
   maxInFlight?: number;
-  /** Told the size of each batch sent, for metrics. */
-  onBatch?: (size: number) => void;
+  /** Told about each batch once it settled, for metrics and logs. */
+  onBatch?: (summary: BatchSummary) => void;
+}
+
+export interface BatchSummary {
+  size: number;
+  ms: number;
+  /** How many deliveries ended in each outcome; `failed` counts those that threw. */
+  outcomes: Partial<Record<IngestResult['outcome'] | 'failed', number>>;
+  /** The batch failed as a whole and its deliveries were retried one by one. */
+  split: boolean;
 }
 
 export interface IngestBatcher {
@@ -53,7 +62,6 @@ export function createIngestBatcher(
     while (inFlight < maxInFlight && waiting.length > 0) {
       const batch = waiting.splice(0, maxBatch);
       inFlight += 1;
-      options.onBatch?.(batch.length);
       void run(batch).finally(() => {
         inFlight -= 1;
         schedule();
@@ -62,6 +70,19 @@ export function createIngestBatcher(
   }
 
   async function run(batch: Pending[]) {
+    const started = performance.now();
+    const summary: BatchSummary = { size: batch.length, ms: 0, outcomes: {}, split: false };
+    const count = (outcome: keyof BatchSummary['outcomes']) => {
+      summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+    };
+    const settle = (p: Pending, result: IngestResult) => {
+      count(result.outcome);
+      p.resolve(result);
+    };
+    const fail = (p: Pending, error: unknown) => {
+      count('failed');
+      p.reject(error);
+    };
     try {
       const results = await ingestDeliveries(
         db,
@@ -70,19 +91,27 @@ export function createIngestBatcher(
       );
       for (const [i, p] of batch.entries()) {
         const result = results[i];
-        if (result) p.resolve(result);
-        else p.reject(new Error('batch returned no result for the delivery'));
+        if (result) settle(p, result);
+        else fail(p, new Error('batch returned no result for the delivery'));
       }
     } catch (error) {
       const [only] = batch;
       if (batch.length === 1 && only) {
-        only.reject(error);
-        return;
+        fail(only, error);
+      } else {
+        // One delivery the database refuses must not fail the others, and a lost connection
+        // should not cost a retry: each goes again alone and settles only its own job.
+        summary.split = true;
+        for (const p of batch) {
+          await ingestDelivery(db, p.delivery, deps).then(
+            (result) => settle(p, result),
+            (e: unknown) => fail(p, e),
+          );
+        }
       }
-      // One delivery the database refuses must not fail the others, and a lost connection
-      // should not cost a retry: each goes again alone and settles only its own job.
-      for (const p of batch) await ingestDelivery(db, p.delivery, deps).then(p.resolve, p.reject);
     }
+    summary.ms = Math.round(performance.now() - started);
+    options.onBatch?.(summary);
   }
 
   return {

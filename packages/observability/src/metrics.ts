@@ -52,6 +52,8 @@ export interface Metrics {
   backfillRepairs: { inc(value?: number): void };
   /** Worker (reconcile): one per subscription acted on. */
   reconcileActions: LabeledCounter<{ action: ReconcileAction }>;
+  /** Worker (ingest): deliveries per database batch; how much concurrent load is coalesced. */
+  ingestBatchSize: { observe(value: number): void };
   /** For the worker's dispatch wrapper (structurally what packages/queue expects). */
   recordJob(job: string, outcome: JobOutcome, seconds: number): void;
   /** Reports depth and oldest-waiting age of these queues on every scrape. */
@@ -235,6 +237,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'calhook_reconcile_actions_total',
       help: 'Subscriptions reconcile created, deleted or kept',
       labelNames: ['action'],
+      registers,
+    }),
+    ingestBatchSize: new Histogram({
+      name: 'calhook_ingest_batch_size',
+      help: 'Deliveries the worker ingested per database transaction',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 200],
       registers,
     }),
     recordJob(job, outcome, seconds) {

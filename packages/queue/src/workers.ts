@@ -91,7 +91,8 @@ function dispatch(options: WorkersOptions) {
     try {
       const processor = options.processors[name] as Processor<JobName>;
       const result = await processor(parsed.data, { job, log });
-      log.info({ ms: Math.round(performance.now() - started), result }, 'job done');
+      const level = 'doneLogLevel' in entry ? entry.doneLogLevel : 'info';
+      log[level]({ ms: Math.round(performance.now() - started), result }, 'job done');
       record('completed');
       return result;
     } catch (error) {

@@ -2,6 +2,8 @@ import type { CalendlyClient } from '@calhook/calendly';
 import type { Config } from '@calhook/config';
 import type { ConnectionService } from '@calhook/connections';
 import type { Database } from '@calhook/db';
+import type { BatchSummary } from '@calhook/meetings';
+import type { Logger } from '@calhook/observability';
 import type { ProcessorMap, Queues } from '@calhook/queue';
 import type { TokenService } from '@calhook/tokens';
 import { disconnectCleanup } from './disconnect-cleanup.ts';
@@ -19,6 +21,8 @@ export interface ProcessorDeps {
   connections: ConnectionService;
   reconcileEveryMs: number;
   backfill: Config['backfill'];
+  logger?: Logger;
+  onIngestBatch?: (summary: BatchSummary) => void;
   onRepairs?: (count: number) => void;
   onReconcile?: (action: 'created' | 'deleted' | 'kept', count: number) => void;
 }

@@ -1,5 +1,6 @@
 import type { Database } from '@calhook/db';
-import { createIngestBatcher } from '@calhook/meetings';
+import { type BatchSummary, createIngestBatcher } from '@calhook/meetings';
+import type { Logger } from '@calhook/observability';
 import type { Processor } from '@calhook/queue';
 
 /**
@@ -8,8 +9,24 @@ import type { Processor } from '@calhook/queue';
  * and each still gets its own outcome. Outcomes such as invalid JSON or a quarantined event
  * are results, not errors: only infrastructure failures throw and retry.
  */
-export function ingestEvent(deps: { db: Database; now: () => Date }): Processor<'ingest-event'> {
-  const batcher = createIngestBatcher(deps.db, { now: deps.now });
+export function ingestEvent(deps: {
+  db: Database;
+  now: () => Date;
+  logger?: Logger;
+  onIngestBatch?: (summary: BatchSummary) => void;
+}): Processor<'ingest-event'> {
+  const batcher = createIngestBatcher(
+    deps.db,
+    { now: deps.now },
+    {
+      onBatch(summary) {
+        // One line per batch, not per job: at thousands of deliveries a second the per-job
+        // line is debug (job catalog), and failures still log per job below and in dispatch.
+        deps.logger?.info({ job: 'ingest-event', ...summary }, 'ingest batch done');
+        deps.onIngestBatch?.(summary);
+      },
+    },
+  );
   return async (payload, { log }) => {
     const result = await batcher.ingest({
       hookId: payload.hookId,
