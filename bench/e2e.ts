@@ -133,15 +133,18 @@ async function workerDrain(hooks: BenchHook[], count: number) {
     await new Promise((r) => setTimeout(r, 200));
   }
   await worker.stop();
-  const [span] = await sql<{ seconds: number; applied: string }[]>`
+  // Every row of one batch shares its processed_at: distinct values count the transactions.
+  const [span] = await sql<{ seconds: number; applied: string; batches: string }[]>`
     select extract(epoch from max(processed_at) - min(processed_at))::float8 as seconds,
-           count(*) filter (where outcome = 'applied') as applied
+           count(*) filter (where outcome = 'applied') as applied,
+           count(distinct processed_at) as batches
     from event_inbox where id > ${after}`;
   const seconds = span?.seconds ?? Number.NaN;
   return {
     eventsPerSecond: Math.round(count / seconds),
     seconds: round2(seconds),
     applied: Number(span?.applied),
+    meanBatch: round1(count / Number(span?.batches)),
   };
 }
 
@@ -323,8 +326,16 @@ try {
   if (process.env.BENCH_SKIP_DRAIN !== '1') {
     const drains: { round: number; worker: number; baseline: number; ratio: number }[] = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
-      const worker = await workerDrain(hooks, DRAIN_JOBS);
-      const baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
+      // Alternating which goes first, so neither always runs on the warmer machine.
+      let worker: Awaited<ReturnType<typeof workerDrain>>;
+      let baseline: Awaited<ReturnType<typeof batchedUpsertBaseline>>;
+      if (round % 2 === 1) {
+        worker = await workerDrain(hooks, DRAIN_JOBS);
+        baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
+      } else {
+        baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
+        worker = await workerDrain(hooks, DRAIN_JOBS);
+      }
       const row = {
         round,
         worker: worker.eventsPerSecond,
@@ -337,12 +348,16 @@ try {
           ...row,
           workerSeconds: worker.seconds,
           applied: worker.applied,
+          meanBatch: worker.meanBatch,
           baselineSeconds: baseline.seconds,
         }),
       );
       await dropPrefix(redis, prefix);
     }
-    console.log(`\nworker drain: ${DRAIN_JOBS} jobs per round, ${ROUNDS} rounds`);
+    console.log(
+      `\nworker drain: ${DRAIN_JOBS} jobs per round, ${ROUNDS} rounds, ` +
+        `WORKER_CONCURRENCY ${process.env.WORKER_CONCURRENCY ?? 'default'}`,
+    );
     console.table(drains);
     console.log(
       `worker median ${median(drains.map((d) => d.worker))} events/s (goal >= 2000); ` +

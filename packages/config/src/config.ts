@@ -70,7 +70,7 @@ export const envSchema = z.object({
   // The worker's small HTTP server (/metrics, /healthz, /readyz).
   WORKER_PORT: port(3002),
   // Ingest jobs one worker process runs at once; its Postgres pool is sized to match.
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(20),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(5000).default(500),
   // Calendly, or a stand-in such as the simulator.
   CALENDLY_API_URL: url('https://api.calendly.com'),
   CALENDLY_AUTH_URL: url('https://auth.calendly.com'),
