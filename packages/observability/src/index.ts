@@ -1,5 +1,5 @@
 export { type BasicCredentials, basicAuth } from './basic-auth.ts';
-export { createLogger, type Logger, type LoggerOptions, redactPaths } from './logger.ts';
+export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
 export {
   createMetrics,
   type DatabaseCounts,

@@ -90,6 +90,56 @@ describe('createLogger', () => {
     expect(line.req).toEqual({ headers: { authorization: REDACTED } });
     expect(out).not.toContain('s3cret');
   });
+
+  it('masks child bindings at any depth, and every field pino path redaction used to name', () => {
+    let out = '';
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        out += chunk;
+        done();
+      },
+    });
+    const logger = createLogger({ destination, level: 'trace' });
+    const child = logger
+      .child({
+        token: 's3cret-1',
+        options: { clientSecret: 's3cret-2', deep: { cookie: 's3cret-3' } },
+      })
+      .child({ signingKey: 's3cret-4', hookId: 'kept-hook' });
+    child.setBindings({ apiToken: 's3cret-5' });
+    child.info(
+      {
+        req: {
+          headers: { authorization: 'Basic s3cret-6', 'calendly-webhook-signature': 's3cret-7' },
+        },
+        headers: { authorization: 'Bearer s3cret-8' },
+        connection: {
+          access_token: 's3cret-9',
+          refreshToken: 's3cret-10',
+          code_verifier: 's3cret-11',
+        },
+        config: {
+          encryptionKeys: ['s3cret-12'],
+          password: 's3cret-13',
+          client_secret: 's3cret-14',
+        },
+        accessToken: 's3cret-15',
+        status: 401,
+      },
+      'line',
+    );
+    const line = JSON.parse(out) as Record<string, unknown>;
+    expect(out).not.toContain('s3cret');
+    expect(line).toMatchObject({
+      token: REDACTED,
+      options: { clientSecret: REDACTED, deep: { cookie: REDACTED } },
+      signingKey: REDACTED,
+      apiToken: REDACTED,
+      hookId: 'kept-hook',
+      status: 401,
+      msg: 'line',
+    });
+  });
 });
 
 // Shaped as drizzle-orm 0.45's DrizzleQueryError (drizzle-orm/errors.js); the real one is

@@ -75,7 +75,12 @@ const IN_TEXT: [RegExp, string][] = [
 // `reason` field), everything from there on is cut, unless serialize-error.ts already did.
 const PARAMS_IN_TEXT = /\nparams: (?!\[(?:\d+ values )?withheld\])[\s\S]*/;
 
+// Every pattern above needs whitespace, `=` or `"`: ids, routes and codes have none of them
+// and are returned as they are, without running the patterns.
+const MAYBE_CREDENTIAL = /[\s="]/;
+
 export function redactText(value: string): string {
+  if (!MAYBE_CREDENTIAL.test(value)) return value;
   let out = value;
   for (const [pattern, replacement] of IN_TEXT) out = out.replace(pattern, replacement);
   if (out.includes('\nparams: ')) out = out.replace(PARAMS_IN_TEXT, '\nparams: [withheld]');
