@@ -35,14 +35,17 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
 
   app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      request.logReason = 'payload_too_large';
       return reply.code(413).send({ error: 'payload_too_large', limit: '1 MiB' });
     }
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      request.logReason = 'unsupported_media_type';
       return reply
         .code(415)
         .send({ error: 'unsupported_media_type', expected: 'application/json' });
     }
     if (error.statusCode !== undefined && error.statusCode < 500) {
+      request.logReason = error.code ?? null;
       return reply.code(error.statusCode).send({ error: 'bad_request' });
     }
     request.log.error({ err: error }, 'unhandled error');

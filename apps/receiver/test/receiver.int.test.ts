@@ -4,9 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { connections, type DatabaseHandle, webhookHooks } from '@calhook/db';
-import { createLogger } from '@calhook/observability';
+import { createLogger, type Logger } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import {
+  captureLogs,
   eventually,
   type ScratchRedis,
   type SeededHook,
@@ -30,9 +31,12 @@ const nowSeconds = Math.floor(NOW / 1000);
 let database: DatabaseHandle;
 let sealer: Sealer;
 
-function build(queues: Queues, options: { enqueueTimeoutMs?: number; graceMs?: number } = {}) {
+function build(
+  queues: Queues,
+  options: { enqueueTimeoutMs?: number; graceMs?: number; logger?: Logger } = {},
+) {
   return buildReceiverApp({
-    logger: createLogger({ level: 'silent' }),
+    logger: options.logger ?? createLogger({ level: 'silent' }),
     hooks: createHookKeyResolver({
       db: database.db,
       sealer,
@@ -232,6 +236,32 @@ describe('with Redis up', () => {
   it('accepts a body that is not valid JSON when correctly signed: the worker records it', async () => {
     const response = await app.inject(delivery(hook, { body: '{not json' }));
     expect(response.statusCode).toBe(200);
+  });
+
+  it('logs each refusal with its reason, and accepted deliveries only at debug', async () => {
+    const logs = captureLogs();
+    const logged = build(queues, {
+      logger: createLogger({ level: 'info', destination: logs.destination }),
+    });
+    expect((await logged.inject(delivery(hook))).statusCode).toBe(200);
+    expect((await logged.inject(delivery(hook, { key: 'someone-else' }))).statusCode).toBe(401);
+    const unknown = { ...hook, hookId: 'BBBBBBBBBBBBBBBBBBBBBB' };
+    expect((await logged.inject(delivery(unknown))).statusCode).toBe(404);
+    const request = delivery(hook);
+    const text = { ...request, headers: { ...request.headers, 'content-type': 'text/plain' } };
+    expect((await logged.inject(text)).statusCode).toBe(415);
+    await logged.close();
+    const lines = logs.lines().filter((line) => line.msg === 'request');
+    expect(lines.map((line) => [line.status, line.reason])).toEqual([
+      [401, 'no_matching_key'],
+      [404, 'unknown_hook'],
+      [415, 'unsupported_media_type'],
+    ]);
+    // The accepted one is counted in the summary written on close.
+    expect(logs.lines().find((line) => line.msg === 'requests answered')).toMatchObject({
+      route: '/webhooks/calendly/:hookId',
+      answered: 1,
+    });
   });
 
   it('answers health and readiness', async () => {

@@ -13,5 +13,5 @@ export {
 } from './metrics.ts';
 export { metricsRoute } from './metrics-route.ts';
 export { REDACTED, type RedactOptions, redactText, redactValue } from './redact.ts';
-export { logRequests, serverOptions } from './request-log.ts';
+export { logRequests, type RequestLogOptions, serverOptions } from './request-log.ts';
 export { guardProcess, isLostConnection, onShutdown } from './shutdown.ts';

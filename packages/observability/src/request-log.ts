@@ -2,6 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { type FastifyHttpOptions, type FastifyInstance, LogController } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Level of this route's request line when it answers below 400 (default `info`). A route
+     * answering thousands of times a second says `debug`: its successes are then counted in
+     * one `info` line per interval instead. Every 4xx and 5xx keeps a line of its own.
+     */
+    successLogLevel?: 'info' | 'debug' | 'trace';
+  }
+  interface FastifyRequest {
+    /** Why the answer is not a success (a 401's signature reason), for the request line. */
+    logReason: string | null;
+  }
+}
+
 /** Fastify options shared by every role: request ids from `x-request-id` or fresh ones. */
 export const serverOptions = {
   // Fastify's own two lines per request are replaced by the one written in logRequests.
@@ -18,19 +33,75 @@ export const serverOptions = {
   return503OnClosing: true,
 } satisfies FastifyHttpOptions<Server>;
 
-/** One log line per request, written when the answer has gone out. */
-export function logRequests(app: FastifyInstance): void {
-  app.addHook('onResponse', async (request, reply) => {
-    const level = reply.statusCode >= 500 ? 'error' : 'info';
-    request.log[level](
-      {
-        method: request.method,
-        url: request.routeOptions.url ?? request.url.split('?')[0],
-        hookId: (request.params as { hookId?: string } | undefined)?.hookId,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request',
-    );
+const levelValues: Record<string, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Number.POSITIVE_INFINITY,
+};
+
+export interface RequestLogOptions {
+  /** How often the counts of successes left out of the log are written; default 60 s. */
+  summaryIntervalMs?: number;
+}
+
+/**
+ * One log line per request, written when the answer has gone out: `error` for 5xx, `info` for
+ * 4xx (with `reason` when the handler gave one) and for successes, unless the route asks for
+ * its successes at a lower level (`config.successLogLevel`). Successes whose line the logger's
+ * level leaves out are counted per route and written at `info` once per interval (`requests
+ * answered`), so a quiet log still shows that traffic flows.
+ */
+export function logRequests(app: FastifyInstance, options: RequestLogOptions = {}): void {
+  app.decorateRequest('logReason', null);
+  const quiet = new Map<string, number>();
+  let since = Date.now();
+  const summarise = () => {
+    if (quiet.size === 0) return;
+    const seconds = Math.round((Date.now() - since) / 1000);
+    for (const [route, answered] of quiet) {
+      app.log.info({ route, answered, seconds }, 'requests answered');
+    }
+    quiet.clear();
+    since = Date.now();
+  };
+  const timer = setInterval(summarise, options.summaryIntervalMs ?? 60_000).unref();
+  app.addHook('onClose', (_app, done) => {
+    clearInterval(timer);
+    summarise();
+    done();
+  });
+
+  // A callback hook, not an async one: it runs for every request and needs no promise.
+  app.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    const url = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+    const level =
+      status >= 500
+        ? 'error'
+        : status >= 400
+          ? 'info'
+          : (request.routeOptions.config.successLogLevel ?? 'info');
+    const log = request.log;
+    if ((levelValues[log.level] ?? 0) > (levelValues[level] ?? 0)) {
+      // Left out by the level: a success is still counted for the summary line.
+      if (status < 400) quiet.set(url, (quiet.get(url) ?? 0) + 1);
+    } else {
+      log[level](
+        {
+          method: request.method,
+          url,
+          hookId: (request.params as { hookId?: string } | undefined)?.hookId,
+          status,
+          ...(request.logReason === null ? {} : { reason: request.logReason }),
+          ms: Math.round(reply.elapsedTime * 10) / 10,
+        },
+        'request',
+      );
+    }
+    done();
   });
 }

@@ -56,63 +56,89 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
   };
   if (metrics) {
     // Counted when the answer has gone out, so 413 and 415 from the body parser count too.
-    app.addHook('onResponse', async (_request, reply) => {
-      metrics.webhookDeliveries.inc({ status: String(reply.statusCode) });
+    // One counter child per status, bound once: labels are not looked up per delivery.
+    const delivered = new Map<number, { inc(): void }>();
+    app.addHook('onResponse', (_request, reply, done) => {
+      const status = reply.statusCode;
+      let counter = delivered.get(status);
+      if (!counter) {
+        counter = metrics.webhookDeliveries.labels(String(status));
+        delivered.set(status, counter);
+      }
+      counter.inc();
+      done();
     });
   }
+  const enqueued = metrics?.enqueueSeconds.labels('ok');
+  const notEnqueued = metrics?.enqueueSeconds.labels('error');
 
-  app.post<{ Params: { hookId: string } }>('/webhooks/calendly/:hookId', async (request, reply) => {
-    const rawBody = request.body;
-    if (!Buffer.isBuffer(rawBody)) {
-      return reply.code(415).send({ error: 'unsupported_media_type' });
-    }
-    const lookup = await options.hooks.resolve(request.params.hookId);
-    if (lookup.kind === 'unknown') return reply.code(404).send({ error: 'unknown_hook' });
-    if (lookup.kind === 'gone') return reply.code(410).send({ error: 'hook_gone' });
+  // Accepted deliveries are the bulk of the traffic: their request lines are written at debug
+  // and counted once a minute at info (see logRequests); every refusal keeps its own line.
+  const routeOptions = { config: { successLogLevel: 'debug' as const } };
+  app.post<{ Params: { hookId: string } }>(
+    '/webhooks/calendly/:hookId',
+    routeOptions,
+    async (request, reply) => {
+      const rawBody = request.body;
+      if (!Buffer.isBuffer(rawBody)) {
+        return reply.code(415).send({ error: 'unsupported_media_type' });
+      }
+      const lookup = await options.hooks.resolve(request.params.hookId);
+      if (lookup.kind === 'unknown') {
+        request.logReason = 'unknown_hook';
+        return reply.code(404).send({ error: 'unknown_hook' });
+      }
+      if (lookup.kind === 'gone') {
+        request.logReason = 'hook_gone';
+        return reply.code(410).send({ error: 'hook_gone' });
+      }
 
-    const verdict = verifySignature({
-      header: request.headers['calendly-webhook-signature'] as string | undefined,
-      rawBody,
-      keys: lookup.keys,
-      toleranceSeconds: options.toleranceSeconds,
-      now: options.now(),
-    });
-    if (!verdict.ok) {
-      metrics?.signatureFailures.inc({ reason: verdict.reason });
-      return reply.code(401).send({ error: 'invalid_signature', reason: verdict.reason });
-    }
+      const verdict = verifySignature({
+        header: request.headers['calendly-webhook-signature'] as string | undefined,
+        rawBody,
+        keys: lookup.keys,
+        toleranceSeconds: options.toleranceSeconds,
+        now: options.now(),
+      });
+      if (!verdict.ok) {
+        request.logReason = verdict.reason;
+        metrics?.signatureFailures.inc({ reason: verdict.reason });
+        return reply.code(401).send({ error: 'invalid_signature', reason: verdict.reason });
+      }
 
-    const body = rawBody.toString('utf8');
-    // Same bytes for the same connection give the same job id: a retried delivery that
-    // arrives while the first job is still kept is not queued twice.
-    const jobId = createHash('sha256')
-      .update(`${lookup.connectionId}\n`)
-      .update(rawBody)
-      .digest('hex');
-    const enqueueStarted = performance.now();
-    const enqueueSeconds = () => (performance.now() - enqueueStarted) / 1000;
-    try {
-      await withTimeout(
-        enqueue(
-          {
-            hookId: lookup.hookId,
-            connectionId: lookup.connectionId,
-            body,
-            receivedAt: new Date(options.now()).toISOString(),
-          },
-          jobId,
-        ),
-        options.enqueueTimeoutMs,
-      );
-      metrics?.enqueueSeconds.observe({ outcome: 'ok' }, enqueueSeconds());
-    } catch (error) {
-      metrics?.enqueueSeconds.observe({ outcome: 'error' }, enqueueSeconds());
-      request.log.warn({ err: error, hookId: lookup.hookId }, 'could not enqueue delivery');
-      return reply
-        .code(503)
-        .header('retry-after', String(options.retryAfterSeconds))
-        .send({ error: 'unavailable' });
-    }
-    return reply.code(200).send({ status: 'accepted' });
-  });
+      const body = rawBody.toString('utf8');
+      // Same bytes for the same connection give the same job id: a retried delivery that
+      // arrives while the first job is still kept is not queued twice.
+      const jobId = createHash('sha256')
+        .update(`${lookup.connectionId}\n`)
+        .update(rawBody)
+        .digest('hex');
+      const enqueueStarted = performance.now();
+      const enqueueSeconds = () => (performance.now() - enqueueStarted) / 1000;
+      try {
+        await withTimeout(
+          enqueue(
+            {
+              hookId: lookup.hookId,
+              connectionId: lookup.connectionId,
+              body,
+              receivedAt: new Date(options.now()).toISOString(),
+            },
+            jobId,
+          ),
+          options.enqueueTimeoutMs,
+        );
+        enqueued?.observe(enqueueSeconds());
+      } catch (error) {
+        notEnqueued?.observe(enqueueSeconds());
+        request.logReason = 'enqueue_failed';
+        request.log.warn({ err: error, hookId: lookup.hookId }, 'could not enqueue delivery');
+        return reply
+          .code(503)
+          .header('retry-after', String(options.retryAfterSeconds))
+          .send({ error: 'unavailable' });
+      }
+      return reply.code(200).send({ status: 'accepted' });
+    },
+  );
 };
