@@ -31,6 +31,7 @@ export async function startReceiver(
     sealer: createSealer(config.encryptionKeys),
     appSigningKey: config.calendly.webhookSigningKey,
     gracePeriodMs: config.hookGracePeriodMs,
+    onRefreshError: (error) => logger.warn({ err: error }, 'hook key refresh failed'),
   });
   const app = buildReceiverApp({
     logger: logger.child({ role: 'receiver' }),
@@ -49,6 +50,7 @@ export async function startReceiver(
     url,
     async close() {
       await app.close();
+      await hooks.idle();
       await queues.close();
       redis.disconnect();
       await database.close();

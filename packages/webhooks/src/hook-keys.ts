@@ -1,6 +1,7 @@
 import type { Sealer } from '@calhook/crypto';
 import { connections, type Executor, webhookHooks } from '@calhook/db';
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 
 /** What the receiver needs to know about a hook id, before it looks at the body. */
 export type HookLookup =
@@ -12,6 +13,8 @@ export interface HookKeyResolver {
   resolve(hookId: string): Promise<HookLookup>;
   /** Drops a cached answer, e.g. after a disconnect in the same process. */
   forget(hookId: string): void;
+  /** Resolves once no background refresh is running; call before closing the database. */
+  idle(): Promise<void>;
 }
 
 export interface HookKeyResolverOptions {
@@ -21,88 +24,229 @@ export interface HookKeyResolverOptions {
   appSigningKey: string | undefined;
   /** How long a replaced hook's URL and key stay accepted after it was retired. */
   gracePeriodMs: number;
-  /** How long an answer (found or not) is reused; short, so disconnects bite quickly. */
+  /**
+   * The oldest a cached answer may be (from the read that confirmed it) and still be used:
+   * a disconnect reaches the receiver within this time. Default 5 s; 0 reads on every call.
+   */
   cacheTtlMs?: number;
+  /** Age at which an answer in use is re-read in the background; default 2 s. */
+  refreshAfterMs?: number;
   maxCacheEntries?: number;
   now?: () => number;
+  /** A background refresh failed; answers it could not confirm expire and are read again. */
+  onRefreshError?: (error: unknown) => void;
 }
 
 const HOOK_ID = /^[A-Za-z0-9_-]{16,64}$/;
+const UNKNOWN: HookLookup = { kind: 'unknown' };
+const GONE: HookLookup = { kind: 'gone' };
+// Ids per statement of a refresh: a bounded parameter list, however many hooks are cached.
+const REFRESH_CHUNK = 1_000;
+
+/** The row a hook id is answered from: the hook, its connection, the hook it replaced. */
+interface HookRow {
+  id: string;
+  connectionId: string;
+  connectionStatus: string;
+  signingKeyEnc: string | null;
+  retiredAt: Date | null;
+  replacesHookId: string | null;
+  replacedKeyEnc: string | null;
+  replacedRetiredAt: Date | null;
+}
+
+interface Entry {
+  /** When the read that confirmed this answer started. */
+  checkedAt: number;
+  /** When a resolve last used it: answers used within the TTL are the ones kept refreshed. */
+  usedAt: number;
+  /** Undefined for an id with no hook: such misses expire and are never refreshed. */
+  row: HookRow | undefined;
+  /** Signing keys opened from `row`, by ciphertext, so a refresh re-opens only changed ones. */
+  opened: Map<string, string>;
+  answer: Promise<HookLookup>;
+  /** After this instant `answer` must be derived again: a grace period ends. */
+  until: number;
+}
 
 /**
- * Resolves hook ids to the keys that may sign deliveries for them, with a short-lived cache of
- * hits and misses so a burst of deliveries costs one query per hook, and a flood of unknown ids
- * costs one query each per TTL at most.
+ * Resolves hook ids to the keys that may sign deliveries for them. Answers are cached and kept
+ * confirmed in the background: once an answer is `refreshAfterMs` old, the call that finds it
+ * is answered from the cache and one query re-reads every answer used within the TTL (at most
+ * one such query at a time). An answer not confirmed for `cacheTtlMs` (unused, or Postgres
+ * failing) is never used: the next call reads it on the request path, as does a miss once it
+ * expires, so a flood of unknown ids costs one query per id per TTL at most.
  */
 export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyResolver {
   const ttl = options.cacheTtlMs ?? 5_000;
+  const refreshAfter = Math.min(options.refreshAfterMs ?? 2_000, ttl);
+  // A refresh whose answers were all just confirmed should not be followed by a string of tiny
+  // ones for answers that happened to age a moment later.
+  const refreshGap = refreshAfter / 4;
   const max = options.maxCacheEntries ?? 50_000;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { at: number; value: Promise<HookLookup> }>();
+  const cache = new Map<string, Entry>();
+  const loading = new Map<string, Promise<HookLookup>>();
+  let refreshing: Promise<void> | undefined;
+  let lastRefreshAt = Number.NEGATIVE_INFINITY;
 
-  async function load(hookId: string): Promise<HookLookup> {
+  const replaced = alias(webhookHooks, 'replaced');
+  async function read(ids: string[]): Promise<Map<string, HookRow>> {
     const rows = await options.db
       .select({
-        hook: {
-          id: webhookHooks.id,
-          connectionId: webhookHooks.connectionId,
-          state: webhookHooks.state,
-          signingKeyEnc: webhookHooks.signingKeyEnc,
-          replacesHookId: webhookHooks.replacesHookId,
-          retiredAt: webhookHooks.retiredAt,
-        },
+        id: webhookHooks.id,
+        connectionId: webhookHooks.connectionId,
         connectionStatus: connections.status,
+        signingKeyEnc: webhookHooks.signingKeyEnc,
+        retiredAt: webhookHooks.retiredAt,
+        replacesHookId: webhookHooks.replacesHookId,
+        replacedKeyEnc: replaced.signingKeyEnc,
+        replacedRetiredAt: replaced.retiredAt,
       })
       .from(webhookHooks)
       .innerJoin(connections, eq(connections.id, webhookHooks.connectionId))
-      .where(eq(webhookHooks.id, hookId))
-      .limit(1);
-    const row = rows[0];
-    if (!row) return { kind: 'unknown' };
-    const { hook } = row;
-    const at = now();
-    if (row.connectionStatus === 'disconnected') return { kind: 'gone' };
-    if (hook.retiredAt && hook.retiredAt.getTime() + options.gracePeriodMs < at)
-      return { kind: 'gone' };
+      .leftJoin(replaced, eq(replaced.id, webhookHooks.replacesHookId))
+      .where(
+        ids.length === 1 ? eq(webhookHooks.id, ids[0] as string) : inArray(webhookHooks.id, ids),
+      );
+    return new Map(rows.map((row) => [row.id, row]));
+  }
 
-    if (!hook.signingKeyEnc) return { kind: 'gone' };
-    const keys = [options.sealer.open(hook.signingKeyEnc)];
+  function open(entry: Entry, previous: Map<string, string>, sealed: string): string {
+    const key = previous.get(sealed) ?? options.sealer.open(sealed);
+    entry.opened.set(sealed, key);
+    return key;
+  }
+
+  /** The answer for `entry.row` at `at`, and until when it holds. */
+  function derive(entry: Entry, at: number): void {
+    const previous = entry.opened;
+    entry.opened = new Map();
+    const [lookup, until] = decide(entry, previous, at);
+    entry.answer = Promise.resolve(lookup);
+    entry.until = until;
+  }
+
+  function decide(entry: Entry, previous: Map<string, string>, at: number): [HookLookup, number] {
+    const row = entry.row;
+    if (!row) return [UNKNOWN, Number.POSITIVE_INFINITY];
+    if (row.connectionStatus === 'disconnected') return [GONE, Number.POSITIVE_INFINITY];
+    let until = Number.POSITIVE_INFINITY;
+    if (row.retiredAt) {
+      const end = row.retiredAt.getTime() + options.gracePeriodMs;
+      if (end < at) return [GONE, Number.POSITIVE_INFINITY];
+      until = end;
+    }
+    // Cleared on disconnect: a disconnected user's hooks accept nothing, whatever the grace.
+    if (!row.signingKeyEnc) return [GONE, Number.POSITIVE_INFINITY];
+    const keys = [open(entry, previous, row.signingKeyEnc)];
     if (options.appSigningKey) keys.push(options.appSigningKey);
-    if (hook.replacesHookId) {
-      const [replaced] = await options.db
-        .select({ signingKeyEnc: webhookHooks.signingKeyEnc, retiredAt: webhookHooks.retiredAt })
-        .from(webhookHooks)
-        .where(eq(webhookHooks.id, hook.replacesHookId))
-        .limit(1);
-      const withinGrace =
-        replaced &&
-        (!replaced.retiredAt || replaced.retiredAt.getTime() + options.gracePeriodMs >= at);
-      if (withinGrace && replaced.signingKeyEnc) {
-        keys.push(options.sealer.open(replaced.signingKeyEnc));
+    if (row.replacesHookId && row.replacedKeyEnc) {
+      const end = row.replacedRetiredAt
+        ? row.replacedRetiredAt.getTime() + options.gracePeriodMs
+        : Number.POSITIVE_INFINITY;
+      if (end >= at) {
+        keys.push(open(entry, previous, row.replacedKeyEnc));
+        until = Math.min(until, end);
       }
     }
-    return { kind: 'accept', hookId: hook.id, connectionId: hook.connectionId, keys };
+    return [{ kind: 'accept', hookId: row.id, connectionId: row.connectionId, keys }, until];
+  }
+
+  function entryOf(row: HookRow | undefined, checkedAt: number): Entry {
+    const entry: Entry = {
+      checkedAt,
+      usedAt: checkedAt,
+      row,
+      opened: new Map(),
+      answer: Promise.resolve(UNKNOWN),
+      until: Number.POSITIVE_INFINITY,
+    };
+    derive(entry, now());
+    return entry;
+  }
+
+  function remember(hookId: string, entry: Entry): void {
+    cache.delete(hookId);
+    if (cache.size >= max) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.set(hookId, entry);
+  }
+
+  function load(hookId: string): Promise<HookLookup> {
+    const inFlight = loading.get(hookId);
+    if (inFlight) return inFlight;
+    const startedAt = now();
+    const value = read([hookId]).then((rows) => {
+      const entry = entryOf(rows.get(hookId), startedAt);
+      // After a forget() during the read, this caller is answered but nothing is cached.
+      if (loading.get(hookId) === value) {
+        loading.delete(hookId);
+        if (ttl > 0) remember(hookId, entry);
+      }
+      return entry.answer;
+    });
+    // A failed read (database down) is not cached: the next delivery tries again.
+    value.catch(() => {
+      if (loading.get(hookId) === value) loading.delete(hookId);
+    });
+    loading.set(hookId, value);
+    return value;
+  }
+
+  async function refresh(at: number): Promise<void> {
+    const due: [string, Entry][] = [];
+    for (const [hookId, entry] of cache) {
+      // Expired answers are never used again: the next call for one reads it afresh.
+      if (at - entry.checkedAt >= ttl) cache.delete(hookId);
+      else if (entry.row && at - entry.usedAt < ttl && at - entry.checkedAt >= refreshGap) {
+        due.push([hookId, entry]);
+      }
+    }
+    for (let i = 0; i < due.length; i += REFRESH_CHUNK) {
+      const chunk = due.slice(i, i + REFRESH_CHUNK);
+      const startedAt = now();
+      const rows = await read(chunk.map(([hookId]) => hookId));
+      const derivedAt = now();
+      for (const [hookId, entry] of chunk) {
+        // Forgotten, or read again on the request path meanwhile: that answer stands.
+        if (cache.get(hookId) !== entry || entry.checkedAt > startedAt) continue;
+        entry.row = rows.get(hookId);
+        entry.checkedAt = startedAt;
+        derive(entry, derivedAt);
+      }
+    }
+  }
+
+  function startRefresh(at: number): void {
+    if (refreshing || at - lastRefreshAt < refreshGap) return;
+    lastRefreshAt = at;
+    refreshing = refresh(at)
+      .catch((error: unknown) => options.onRefreshError?.(error))
+      .finally(() => {
+        refreshing = undefined;
+      });
   }
 
   return {
     resolve(hookId) {
-      if (!HOOK_ID.test(hookId)) return Promise.resolve({ kind: 'unknown' });
+      if (!HOOK_ID.test(hookId)) return Promise.resolve(UNKNOWN);
       const at = now();
-      const cached = cache.get(hookId);
-      if (cached && at - cached.at < ttl) return cached.value;
-      const value = load(hookId);
-      // A failed lookup (database down) must not be cached: the next delivery tries again.
-      value.catch(() => cache.delete(hookId));
-      if (cache.size >= max) {
-        const oldest = cache.keys().next().value;
-        if (oldest !== undefined) cache.delete(oldest);
-      }
-      cache.delete(hookId);
-      cache.set(hookId, { at, value });
-      return value;
+      const entry = cache.get(hookId);
+      if (!entry || at - entry.checkedAt >= ttl) return load(hookId);
+      entry.usedAt = at;
+      if (at - entry.checkedAt >= refreshAfter && entry.row) startRefresh(at);
+      if (at > entry.until) derive(entry, at);
+      return entry.answer;
     },
     forget(hookId) {
       cache.delete(hookId);
+      loading.delete(hookId);
+    },
+    async idle() {
+      while (refreshing) await refreshing;
     },
   };
 }
