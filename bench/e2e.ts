@@ -15,7 +15,8 @@
 //
 // Env: DATABASE_URL (server; a bench database is created and dropped), REDIS_URL, BENCH_HOOKS,
 // BENCH_ROUNDS, BENCH_DURATION_S, BENCH_RATES (comma-separated, default 200,1000),
-// BENCH_STEADY_ROUNDS, BENCH_DRAIN_JOBS, BENCH_SKIP_DRAIN=1, BENCH_SKIP_STEADY=1.
+// BENCH_STEADY_ROUNDS, BENCH_DRAIN_JOBS, BENCH_SAMPLES_PER_S (default 10), BENCH_LOG_DIR,
+// BENCH_SKIP_DRAIN=1, BENCH_SKIP_STEADY=1.
 import { createHash, randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -51,6 +52,8 @@ const DURATION_S = numberSetting('BENCH_DURATION_S', 60);
 const DRAIN_JOBS = numberSetting('BENCH_DRAIN_JOBS', 20_000);
 const STEADY_ROUNDS = numberSetting('BENCH_STEADY_ROUNDS', ROUNDS);
 const RATES = (process.env.BENCH_RATES ?? '200,1000').split(',').map(Number);
+const SAMPLES_PER_S = numberSetting('BENCH_SAMPLES_PER_S', 10);
+const POLLS_PER_TICK = 8;
 const PORTS = { receiver: 4201, api: 4202, worker: 4203 };
 const API_TOKEN = randomBytes(24).toString('hex');
 
@@ -82,9 +85,14 @@ const roleEnv = {
   NODE_ENV: 'production',
 };
 
+// BENCH_LOG_DIR keeps each role's log lines (info level) for reading after a run.
+const logFile = (role: string) =>
+  process.env.BENCH_LOG_DIR ? { logFile: `${process.env.BENCH_LOG_DIR}/${role}.log` } : {};
+
 const startWorker = () =>
   startNode('apps/worker/src/server.ts', roleEnv, {
     readyUrl: `http://127.0.0.1:${PORTS.worker}/healthz`,
+    ...logFile('worker'),
   });
 
 function delivery(hooks: BenchHook[]) {
@@ -215,9 +223,12 @@ async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
 
 /** Sends at `rate`/s for DURATION_S and samples send -> visible-in-the-api latency. */
 async function steady(hooks: BenchHook[], rate: number) {
-  const sampleEvery = Math.max(1, Math.round(rate / 50));
+  const sampleEvery = Math.max(1, Math.round(rate / SAMPLES_PER_S));
   const latencies: number[] = [];
-  const pending = new Map<number, { userId: string; start: Date; sentAt: number }>();
+  const pending = new Map<
+    number,
+    { userId: string; start: Date; sentAt: number; polledAt: number }
+  >();
   let sent = 0;
   let accepted = 0;
   let failed = 0;
@@ -229,7 +240,7 @@ async function steady(hooks: BenchHook[], rate: number) {
     const t = Math.floor(Date.now() / 1000);
     const sentAt = performance.now();
     if (d.seq % sampleEvery === 0)
-      pending.set(d.seq, { userId: d.hook.userId, start: d.start, sentAt });
+      pending.set(d.seq, { userId: d.hook.userId, start: d.start, sentAt, polledAt: 0 });
     sent += 1;
     const p = fetch(`http://127.0.0.1:${PORTS.receiver}/webhooks/calendly/${d.hook.hookId}`, {
       method: 'POST',
@@ -273,14 +284,23 @@ async function steady(hooks: BenchHook[], rate: number) {
   let polling = true;
   const poller = (async () => {
     while (polling || pending.size > 0) {
-      const checks = [...pending].map(async ([id, p]) => {
+      // At most POLLS_PER_TICK requests a pass, least recently polled first: when latency
+      // grows, polling every sample every pass would load the API (and the 2 cores every
+      // role shares) in proportion and feed the latency it measures.
+      const due = [...pending]
+        .sort(([, a], [, b]) => a.polledAt - b.polledAt)
+        .slice(0, POLLS_PER_TICK);
+      const checks = due.map(async ([id, p]) => {
+        p.polledAt = performance.now();
         const from = p.start.toISOString();
         const to = new Date(p.start.getTime() + 1000).toISOString();
+        // A failed poll (the machine is saturated) is tried again on the next pass.
         const res = await fetch(
           `http://127.0.0.1:${PORTS.api}/v1/users/${p.userId}/meetings?from=${from}&to=${to}&limit=1`,
           { headers: { authorization: `Bearer ${API_TOKEN}` } },
-        );
-        const body = (await res.json()) as { meetings?: unknown[] };
+        ).catch(() => undefined);
+        if (!res) return;
+        const body = (await res.json().catch(() => ({}))) as { meetings?: unknown[] };
         if (res.status === 200 && body.meetings && body.meetings.length > 0 && pending.has(id)) {
           latencies.push(performance.now() - p.sentAt);
           pending.delete(id);
@@ -370,12 +390,27 @@ try {
     const children: Child[] = [
       await startNode('apps/receiver/src/server.ts', roleEnv, {
         readyUrl: `http://127.0.0.1:${PORTS.receiver}/healthz`,
+        ...logFile('receiver'),
       }),
       await startNode('apps/api/src/server.ts', roleEnv, {
         readyUrl: `http://127.0.0.1:${PORTS.api}/healthz`,
+        ...logFile('api'),
       }),
       await startWorker(),
     ];
+    // The worker's scheduler reconciles every connection once at start (1,000 jobs that fail
+    // fast here, with no Calendly): a start-up transient, not steady load, so let it finish.
+    const reconcileStarted = Date.now();
+    await new Promise((r) => setTimeout(r, 2_000));
+    while (Date.now() - reconcileStarted < 120_000) {
+      const [waiting, active] = await Promise.all([
+        redis.llen(`${prefix}:reconcile:wait`),
+        redis.llen(`${prefix}:reconcile:active`),
+      ]);
+      if (waiting + active === 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    console.log(`start-up reconcile finished after ${Date.now() - reconcileStarted} ms`);
     const results: Awaited<ReturnType<typeof steady>>[] = [];
     for (let round = 1; round <= STEADY_ROUNDS; round += 1) {
       for (const rate of RATES) {
