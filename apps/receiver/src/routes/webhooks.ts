@@ -22,12 +22,24 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 class EnqueueTimeout extends Error {}
 
+// One promise and one timer per delivery (not Promise.race with .finally: three promises).
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new EnqueueTimeout(`no answer from Redis in ${ms} ms`)), ms);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new EnqueueTimeout(`no answer from Redis in ${ms} ms`)),
+      ms,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
