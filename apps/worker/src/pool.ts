@@ -1,7 +1,7 @@
 import type { Config } from '@calhook/config';
 import { buildConnectionServices, type ConnectionServices } from '@calhook/connections';
 import type { Database } from '@calhook/db';
-import type { Logger, Metrics } from '@calhook/observability';
+import { type Logger, type Metrics, withheldError } from '@calhook/observability';
 import { createWorkers, type QueueName, type Queues, type Workers } from '@calhook/queue';
 import type { Redis } from 'ioredis';
 import { buildProcessors } from './processors/index.ts';
@@ -45,6 +45,9 @@ export function createWorkerPool(input: {
     connection: input.connection,
     queues: input.only,
     concurrency: input.concurrency,
+    // A failed query's message carries its parameters (a delivery's invitee names and
+    // emails); Redis and Bull Board get the message without them.
+    scrubError: withheldError,
     processors: buildProcessors({
       db,
       now: () => new Date(),

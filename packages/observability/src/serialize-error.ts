@@ -79,3 +79,19 @@ export function serializeError(error: Error): Record<string, unknown> {
   }
   return out;
 }
+
+/**
+ * An error safe to hand to a store that keeps its message and stack (BullMQ writes them to
+ * Redis as a failed job's reason, and Bull Board shows them): the same name, message and
+ * stack as `serializeError` gives, without the fields. The original error is returned when
+ * nothing in it needed withholding.
+ */
+export function withheldError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { message, stack } = serializeError(error) as { message: string; stack: string };
+  if (message === error.message && stack === error.stack) return error;
+  const safe = new Error(message);
+  safe.name = error.name;
+  safe.stack = stack;
+  return safe;
+}

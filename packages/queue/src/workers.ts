@@ -55,6 +55,11 @@ export interface WorkersOptions {
   /** Only these queues are worked; all by default. */
   queues?: readonly QueueName[];
   metrics?: JobMetricsSink;
+  /**
+   * Applied to an error before BullMQ stores its message and stack in Redis as the job's
+   * failed reason (e.g. to withhold a failed query's parameters); unchanged by default.
+   */
+  scrubError?: (error: unknown) => unknown;
 }
 
 export interface Workers {
@@ -106,7 +111,8 @@ function dispatch(options: WorkersOptions) {
       if (error instanceof PermanentJobError || error instanceof UnrecoverableError) {
         log.error({ ms, err: error }, 'job failed permanently');
         record('failed');
-        throw error instanceof UnrecoverableError ? error : new UnrecoverableError(error.message);
+        const scrubbed = options.scrubError?.(error) ?? error;
+        throw new UnrecoverableError(scrubbed instanceof Error ? scrubbed.message : error.message);
       }
       // The last attempt fails for good: counted as failed, so alerts need not know attempts.
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -115,7 +121,7 @@ function dispatch(options: WorkersOptions) {
         lastAttempt ? 'job failed, no attempts left' : 'job failed, will retry',
       );
       record(lastAttempt ? 'failed' : 'retried');
-      throw error;
+      throw options.scrubError ? options.scrubError(error) : error;
     }
   };
 }
