@@ -1,10 +1,10 @@
 // The worker's batching against real Postgres: concurrent jobs share transactions, each gets
 // its own outcome, and one delivery the database refuses fails only its own job.
-import type { DatabaseHandle } from '@calhook/db';
+import { createDatabase, type DatabaseHandle } from '@calhook/db';
 import { testDatabase, uniqueId } from '@calhook/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createConnection, inviteeDelivery, snapshot } from '../test/fixtures.ts';
-import { createIngestBatcher } from './ingest-batcher.ts';
+import { type BatchSummary, createIngestBatcher, isolatable } from './ingest-batcher.ts';
 
 let handle: DatabaseHandle;
 beforeAll(() => {
@@ -73,4 +73,46 @@ it('answers a delivery whose connection is gone, without failing its batch', asy
   ]);
   expect(ok?.outcome).toBe('applied');
   expect(gone).toMatchObject({ outcome: 'invalid', detail: 'connection not found' });
+});
+
+it('fails a whole batch at once when the database cannot be reached, without retrying each', async () => {
+  // Nothing listens on port 1: every connection attempt is refused.
+  const unreachable = createDatabase('postgres://postgres@127.0.0.1:1/none', { max: 2 });
+  const summaries: BatchSummary[] = [];
+  const batcher = createIngestBatcher(
+    unreachable.db,
+    { now },
+    { onBatch: (s) => summaries.push(s) },
+  );
+  try {
+    const settled = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        batcher.ingest({
+          hookId: 'h',
+          connectionId: '00000000-0000-4000-8000-000000000000',
+          body: `{"n":${i}}`,
+          receivedAt: new Date(),
+        }),
+      ),
+    );
+    expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+    expect(summaries.some((s) => s.size > 1)).toBe(true);
+    expect(summaries.every((s) => !s.split)).toBe(true);
+    expect(summaries.reduce((n, s) => n + (s.outcomes.failed ?? 0), 0)).toBe(20);
+  } finally {
+    await unreachable.close();
+  }
+});
+
+it('retries singly only for errors about the data', () => {
+  const withCode = (code: string) => Object.assign(new Error(code), { code });
+  expect(isolatable(withCode('22P05'))).toBe(true); // untranslatable character
+  expect(isolatable(withCode('23503'))).toBe(true); // foreign key
+  expect(isolatable(withCode('40P01'))).toBe(true); // deadlock
+  expect(isolatable(new Error('wrapped', { cause: withCode('22021') }))).toBe(true);
+  expect(isolatable(withCode('57P01'))).toBe(false); // server shutting down
+  expect(isolatable(withCode('08006'))).toBe(false); // connection failure
+  expect(isolatable(withCode('CONNECTION_CLOSED'))).toBe(false);
+  expect(isolatable(withCode('ECONNREFUSED'))).toBe(false);
+  expect(isolatable(new Error('no code'))).toBe(false);
 });

@@ -69,7 +69,7 @@ export function deliveryContentHash(connectionId: string, body: string): string 
   return createHash('sha256').update(`${connectionId}\n${body}`).digest('hex');
 }
 
-function pgErrorCode(error: unknown): string | undefined {
+export function pgErrorCode(error: unknown): string | undefined {
   for (let e = error; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
