@@ -3,12 +3,13 @@
 // rejection, and answers 503 fast when Redis is down or frozen.
 import { randomBytes } from 'node:crypto';
 import { createSealer, type Sealer } from '@calhook/crypto';
-import { connections, type DatabaseHandle, webhookHooks } from '@calhook/db';
+import { connections, type DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import {
   captureLogs,
   eventually,
+  replaceHook,
   type ScratchRedis,
   type SeededHook,
   seedConnectionWithHook,
@@ -18,7 +19,6 @@ import {
   uniqueId,
 } from '@calhook/testing';
 import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
-import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,15 +190,7 @@ describe('with Redis up', () => {
   it('keeps a replaced hook and its key for the grace period, then answers 410', async () => {
     const old = await seedConnectionWithHook(database.db, sealer);
     const fresh = await seedConnectionWithHook(database.db, sealer);
-    // Move the fresh hook onto the old hook's connection, as a re-subscribe does.
-    await database.db
-      .update(webhookHooks)
-      .set({ connectionId: old.connectionId, replacesHookId: old.hookId })
-      .where(eq(webhookHooks.id, fresh.hookId));
-    await database.db
-      .update(webhookHooks)
-      .set({ state: 'retired', retiredAt: new Date(NOW - 30_000) })
-      .where(eq(webhookHooks.id, old.hookId));
+    await replaceHook(database.db, old, fresh, new Date(NOW - 30_000));
 
     const freshHook = { ...fresh, connectionId: old.connectionId };
     // In-flight delivery to the old URL, and one to the new URL still signed with the old key.

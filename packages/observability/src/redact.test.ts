@@ -5,6 +5,18 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.ts';
 import { REDACTED, redactText, redactValue } from './redact.ts';
 
+/** A log destination that keeps what is written. */
+function capture() {
+  let out = '';
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      out += chunk;
+      done();
+    },
+  });
+  return { destination, text: () => out };
+}
+
 describe('redactValue', () => {
   it('masks secret-named fields at any depth and keeps the rest', () => {
     expect(
@@ -65,13 +77,7 @@ describe('redactValue', () => {
 
 describe('createLogger', () => {
   it('writes errors with their fields, causes and codes, secrets masked', () => {
-    let out = '';
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        out += chunk;
-        done();
-      },
-    });
+    const { destination, text } = capture();
     const logger = createLogger({ destination });
     const cause = Object.assign(new Error('inner Bearer s3cret-cause'), {
       clientSecret: 's3cret-cs',
@@ -84,21 +90,15 @@ describe('createLogger', () => {
       { err: error, req: { headers: { authorization: 'Basic s3cret-basic' } } },
       'failed',
     );
-    const line = JSON.parse(out) as { err: Record<string, unknown>; req: unknown; msg: string };
+    const line = JSON.parse(text()) as { err: Record<string, unknown>; req: unknown; msg: string };
     expect(line.err).toMatchObject({ type: 'Error', code: 'ETIMEDOUT', signingKey: REDACTED });
     expect(line.err.message).toContain('outer');
     expect(line.req).toEqual({ headers: { authorization: REDACTED } });
-    expect(out).not.toContain('s3cret');
+    expect(text()).not.toContain('s3cret');
   });
 
   it('masks child bindings at any depth, and every field pino path redaction used to name', () => {
-    let out = '';
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        out += chunk;
-        done();
-      },
-    });
+    const { destination, text } = capture();
     const logger = createLogger({ destination, level: 'trace' });
     const child = logger
       .child({
@@ -128,8 +128,8 @@ describe('createLogger', () => {
       },
       'line',
     );
-    const line = JSON.parse(out) as Record<string, unknown>;
-    expect(out).not.toContain('s3cret');
+    const line = JSON.parse(text()) as Record<string, unknown>;
+    expect(text()).not.toContain('s3cret');
     expect(line).toMatchObject({
       token: REDACTED,
       options: { clientSecret: REDACTED, deep: { cookie: REDACTED } },
@@ -200,23 +200,19 @@ describe('logged query errors', () => {
   });
 
   it('never reach a log line, whichever way the error is logged', () => {
-    let out = '';
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        out += chunk;
-        done();
-      },
-    });
+    const { destination, text } = capture();
     const logger = createLogger({ destination, level: 'trace' });
     const error = new DrizzleQueryError('insert into t values ($1)', [body]);
     logger.warn({ err: error }, 'job failed, will retry');
     logger.child({ err: error }).error('bound');
     logger.error(error);
-    expect(out.trim().split('\n')).toHaveLength(3);
-    expect(out).not.toContain('ada@example.com');
-    expect(out).toContain('[1 values withheld]');
+    expect(text().trim().split('\n')).toHaveLength(3);
+    expect(text()).not.toContain('ada@example.com');
+    expect(text()).toContain('[1 values withheld]');
     // The message pino takes from a bare error, and the same text quoted in any field.
-    expect(out).toContain('"msg":"Failed query: insert into t values ($1)\\nparams: [withheld]"');
+    expect(text()).toContain(
+      '"msg":"Failed query: insert into t values ($1)\\nparams: [withheld]"',
+    );
     expect(redactText(`retrying: ${error.message}`)).toBe(
       'retrying: Failed query: insert into t values ($1)\nparams: [withheld]',
     );

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sealer } from '@calhook/crypto';
 import { connections, type Database, webhookHooks } from '@calhook/db';
+import { eq } from 'drizzle-orm';
 
 export interface SeededHook {
   connectionId: string;
@@ -57,4 +58,24 @@ export async function seedConnectionWithHook(
     ],
   });
   return { connectionId: connection.id, userId, calendlyUserUri, hookId, signingKey };
+}
+
+/**
+ * What a re-subscribe leaves behind: `fresh` moved onto `old`'s connection as the hook that
+ * replaces it, and `old` retired at `retiredAt` (its grace period runs from then).
+ */
+export async function replaceHook(
+  db: Database,
+  old: Pick<SeededHook, 'hookId' | 'connectionId'>,
+  fresh: Pick<SeededHook, 'hookId'>,
+  retiredAt: Date,
+): Promise<void> {
+  await db
+    .update(webhookHooks)
+    .set({ connectionId: old.connectionId, replacesHookId: old.hookId })
+    .where(eq(webhookHooks.id, fresh.hookId));
+  await db
+    .update(webhookHooks)
+    .set({ state: 'retired', retiredAt })
+    .where(eq(webhookHooks.id, old.hookId));
 }

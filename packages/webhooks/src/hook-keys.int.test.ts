@@ -12,6 +12,7 @@ import {
   type Executor,
   webhookHooks,
 } from '@calhook/db';
+import { replaceHook } from '@calhook/testing';
 import { eq, inArray } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -208,14 +209,7 @@ describe('createHookKeyResolver', () => {
   it("ends a retired hook's grace, and its key's on the hook that replaced it, on time", async () => {
     const [old, fresh] = await seed(2);
     if (!old || !fresh) throw new Error('no hooks');
-    await database.db
-      .update(webhookHooks)
-      .set({ connectionId: old.connectionId, replacesHookId: old.hookId })
-      .where(eq(webhookHooks.id, fresh.hookId));
-    await database.db
-      .update(webhookHooks)
-      .set({ state: 'retired', retiredAt: new Date(t - 50_000) })
-      .where(eq(webhookHooks.id, old.hookId));
+    await replaceHook(database.db, old, fresh, new Date(t - 50_000));
     const r = resolver({ cacheTtlMs: 60_000, refreshAfterMs: 60_000 });
     expect(await r.resolve(old.hookId)).toMatchObject({ kind: 'accept', keys: [old.signingKey] });
     expect(await r.resolve(fresh.hookId)).toMatchObject({
