@@ -40,15 +40,9 @@ const DURATION_S = numberSetting('BENCH_DURATION_S', 10);
 const WARMUP_S = numberSetting('BENCH_WARMUP_S', 2);
 const CONNECTIONS = numberSetting('BENCH_CONNECTIONS', 16);
 
-type Target = 'bare' | 'minimal' | 'calhook' | 'calhook-unbatched';
-// calhook-unbatched (the receiver with one Queue.add per delivery) shows the batcher's effect.
-const targets: Target[] = ['bare', 'minimal', 'calhook', 'calhook-unbatched'];
-const ports: Record<Target, number> = {
-  bare: 4101,
-  minimal: 4102,
-  calhook: 4103,
-  'calhook-unbatched': 4104,
-};
+type Target = 'bare' | 'minimal' | 'calhook';
+const targets: Target[] = ['bare', 'minimal', 'calhook'];
+const ports: Record<Target, number> = { bare: 4101, minimal: 4102, calhook: 4103 };
 
 const machine = await describeMachine();
 console.log('machine', machine);
@@ -122,7 +116,7 @@ try {
     }
     // The real receiver role, as `npm run start:receiver` runs it (info logs to /dev/null).
     return startNode(
-      target === 'calhook' ? 'apps/receiver/src/server.ts' : 'bench/servers/receiver-unbatched.ts',
+      'apps/receiver/src/server.ts',
       {
         DATABASE_URL: database.url,
         REDIS_URL: redisUrl,
@@ -204,7 +198,7 @@ try {
   const calhookP99 = summary.find((s) => s.target === 'calhook')?.['p99 ms'] ?? Number.NaN;
   console.log(
     `calhook / minimal = ${ratio('calhook', 'minimal')} (median of per-round ratios; goal >= 1.0), ` +
-      `calhook / bare = ${ratio('calhook', 'bare')}, calhook / unbatched = ${ratio('calhook', 'calhook-unbatched')}, minimal / bare = ${ratio('minimal', 'bare')}; ` +
+      `calhook / bare = ${ratio('calhook', 'bare')}, minimal / bare = ${ratio('minimal', 'bare')}; ` +
       `calhook p99 ${round1(calhookP99)} ms (goal < 15 ms); medians ${rpsOf('calhook')} / ${rpsOf('minimal')} / ${rpsOf('bare')} req/s`,
   );
 } finally {

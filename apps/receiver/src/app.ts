@@ -24,8 +24,6 @@ export interface ReceiverDeps {
   metrics?: Metrics;
   /** Basic auth for /metrics (the admin credentials), since the receiver faces the internet. */
   metricsAuth?: BasicCredentials | undefined;
-  /** Coalesce the Redis adds of concurrent deliveries into one pipeline; on unless false. */
-  batchEnqueue?: boolean;
 }
 
 /** Builds the receiver; `server.ts` only listens and shuts down. Tests call this with real deps. */
@@ -75,7 +73,6 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
     now: deps.now ?? Date.now,
     enqueueTimeoutMs: deps.enqueueTimeoutMs ?? 2_000,
     retryAfterSeconds: 5,
-    batchEnqueue: deps.batchEnqueue ?? true,
   });
   return app;
 }

@@ -299,6 +299,8 @@ describe('with Redis failing', () => {
     expect(response.json()).toEqual({ error: 'unavailable' });
     expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
     expect(elapsed).toBeLessThan(3_000);
+    // The batch Redis sat on holds nothing back once it answers again.
+    expect((await app.inject(delivery(hook))).statusCode).toBe(200);
   });
 
   it('answers 503 when Redis is gone, and nothing is queued', async () => {

@@ -5,7 +5,6 @@ export {
   type QueueName,
   queueNames,
 } from './catalog.ts';
-export { createEnqueueBatcher, type EnqueueBatcher } from './enqueue-batcher.ts';
 export { createQueues, type Queues } from './queues.ts';
 export { createProducerRedis, createWorkerRedis } from './redis.ts';
 export {

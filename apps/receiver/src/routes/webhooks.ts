@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Metrics } from '@calhook/observability';
-import { createEnqueueBatcher, type JobPayload, type Queues } from '@calhook/queue';
+import type { Queues } from '@calhook/queue';
 import { type HookKeyResolver, verifySignature } from '@calhook/webhooks';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 
@@ -14,8 +14,6 @@ export interface WebhookRouteOptions {
   /** Seconds in Retry-After on a 503. */
   retryAfterSeconds: number;
   metrics?: Metrics;
-  /** Send the jobs of concurrent deliveries as one Redis pipeline (default true). */
-  batchEnqueue?: boolean;
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -61,11 +59,6 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
   }
 
   const metrics = options.metrics;
-  const batcher = options.batchEnqueue === false ? undefined : createEnqueueBatcher(options.queues);
-  const enqueue = async (payload: JobPayload<'ingest-event'>, jobId: string): Promise<void> => {
-    if (batcher) return batcher.enqueue('ingest-event', payload, { jobId });
-    await options.queues.enqueue('ingest-event', payload, { jobId });
-  };
   if (metrics) {
     // Counted when the answer has gone out, so 413 and 415 from the body parser count too.
     // One counter child per status, bound once: labels are not looked up per delivery.
@@ -128,15 +121,19 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
       const enqueueStarted = performance.now();
       const enqueueSeconds = () => (performance.now() - enqueueStarted) / 1000;
       try {
+        // One add per delivery: ioredis already keeps many commands in flight on the one
+        // connection, and BullMQ's addBulk (a MULTI built as an ioredis pipeline) measured
+        // slower at every concurrency tried (BENCHMARKS.md).
         await withTimeout(
-          enqueue(
+          options.queues.enqueue(
+            'ingest-event',
             {
               hookId: lookup.hookId,
               connectionId: lookup.connectionId,
               body,
               receivedAt: new Date(options.now()).toISOString(),
             },
-            jobId,
+            { jobId },
           ),
           options.enqueueTimeoutMs,
         );
