@@ -1,6 +1,6 @@
 import type { Sealer } from '@calhook/crypto';
 import { connections, type Executor, webhookHooks } from '@calhook/db';
-import { eq, inArray } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 
 /** What the receiver needs to know about a hook id, before it looks at the body. */
@@ -40,7 +40,7 @@ export interface HookKeyResolverOptions {
 const HOOK_ID = /^[A-Za-z0-9_-]{16,64}$/;
 const UNKNOWN: HookLookup = { kind: 'unknown' };
 const GONE: HookLookup = { kind: 'gone' };
-// Ids per statement of a refresh: a bounded parameter list, however many hooks are cached.
+// Ids per statement of a refresh: a bounded array, however many hooks are cached.
 const REFRESH_CHUNK = 1_000;
 
 /** The row a hook id is answered from: the hook, its connection, the hook it replaced. */
@@ -106,9 +106,9 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
       .from(webhookHooks)
       .innerJoin(connections, eq(connections.id, webhookHooks.connectionId))
       .leftJoin(replaced, eq(replaced.id, webhookHooks.replacesHookId))
-      .where(
-        ids.length === 1 ? eq(webhookHooks.id, ids[0] as string) : inArray(webhookHooks.id, ids),
-      );
+      // The ids as one array parameter: one prepared statement for any count, and no
+      // per-id parameter for the query builder to check (a refresh reads ~1,000).
+      .where(sql`${webhookHooks.id} = any(${sql.param(ids)})`);
     return new Map(rows.map((row) => [row.id, row]));
   }
 
