@@ -1,31 +1,22 @@
 // Proves deliveries sent three times at once and in reverse order (reschedule pairs, cancels,
 // no-show marks and unmarks) leave exactly the rows the same history leaves delivered in order.
 import type postgres from 'postgres';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   expectInboxMatches,
   expectRowsMatch,
   finalAnswers,
-  openSql,
   type SeededUser,
   seedUsers,
 } from './support/check.ts';
 import { type Delivery, post, sendAll } from './support/deliver.ts';
 import { writeHistory } from './support/history.ts';
-import { killAll, startWorld, type World } from './support/world.ts';
+import { useWorld } from './support/world.ts';
 
 const EVENTS = 240;
 
-let world: World;
-const sql = openSql();
-beforeAll(async () => {
-  world = await startWorld();
-  await Promise.all([world.start('receiver'), world.start('worker')]);
-});
-afterAll(async () => {
-  await killAll();
-  await sql.end({ timeout: 5 });
-});
+const running = useWorld(['receiver', 'worker']);
+const { sql } = running;
 
 /** Every column Calendly data decides, keyed by URI; ids, connection and bookkeeping stripped. */
 async function fullRows(db: postgres.Sql, connectionId: string) {
@@ -48,7 +39,7 @@ async function processedCount(connectionId: string): Promise<number> {
 }
 
 it('three concurrent copies of every delivery, stories reversed: same rows as in order', async () => {
-  const [inOrder, hostile] = (await seedUsers(world, 2)) as [SeededUser, SeededUser];
+  const [inOrder, hostile] = (await seedUsers(running.world, 2)) as [SeededUser, SeededUser];
   // One history, told once per user: same event and invitee URIs, each user as its creator.
   const history = writeHistory(inOrder.calendlyUserUri, EVENTS);
   const asHostile = (body: string) =>

@@ -4,11 +4,11 @@
 // timeout while every other delivery is answered as usual).
 import { connect } from 'node:net';
 import { signatureHeader } from '@calhook/webhooks';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { expectInboxMatches, openSql, type SeededUser, seedUsers } from './support/check.ts';
+import { expect, it } from 'vitest';
+import { expectInboxMatches, type SeededUser, seedUsers } from './support/check.ts';
 import { type Answer, post, sendAll } from './support/deliver.ts';
 import { writeHistory } from './support/history.ts';
-import { killAll, startWorld, type World } from './support/world.ts';
+import { useWorld } from './support/world.ts';
 
 const MIB = 1024 * 1024;
 // requestTimeout and connectionsCheckingInterval (the timer that enforces it) in the shared
@@ -16,16 +16,8 @@ const MIB = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 15_000;
 const CHECK_INTERVAL_MS = 2_000;
 
-let world: World;
-const sql = openSql();
-beforeAll(async () => {
-  world = await startWorld();
-  await Promise.all([world.start('receiver'), world.start('worker')]);
-});
-afterAll(async () => {
-  await killAll();
-  await sql.end({ timeout: 5 });
-});
+const running = useWorld(['receiver', 'worker']);
+const { sql } = running;
 
 interface Trickle {
   /** Resolves with how long the server kept the connection, and what it answered. */
@@ -81,7 +73,7 @@ async function postAtOffset(user: SeededUser, body: string, offset: number): Pro
 }
 
 it('signature edges, garbage, oversized bodies and slow clients', async () => {
-  const [user, other] = (await seedUsers(world, 2)) as [SeededUser, SeededUser];
+  const [user, other] = (await seedUsers(running.world, 2)) as [SeededUser, SeededUser];
   const history = writeHistory(user.calendlyUserUri, 400);
   const [first, ...rest] = history.bodies as [string, ...string[]];
   const answers: Answer[] = [];
@@ -176,7 +168,7 @@ it('signature edges, garbage, oversized bodies and slow clients', async () => {
   const invalid = await sql<{ body: string }[]>`
     select body from event_inbox where connection_id = ${user.connectionId} and outcome = 'invalid'`;
   expect(invalid.map((r) => r.body).sort()).toEqual([...garbage].sort());
-  const metrics = await (await fetch(`${world.workerUrl}/metrics`)).text();
+  const metrics = await (await fetch(`${running.world.workerUrl}/metrics`)).text();
   const jobs = (outcome: string) =>
     Number(
       new RegExp(`calhook_jobs_total\\{job="ingest-event",outcome="${outcome}"\\} (\\d+)`).exec(

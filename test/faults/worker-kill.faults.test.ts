@@ -1,43 +1,19 @@
 // Proves a worker killed with SIGKILL in the middle of a 5,000-delivery burst loses nothing: once
 // restarted, every delivery answered 200 is in the inbox exactly once and in the meetings.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  deliveriesOf,
-  expectBystanderUntouched,
-  expectInboxMatches,
-  expectRowsMatch,
-  finalAnswers,
-  openSql,
-  type SeededUser,
-  seedUsers,
-} from './support/check.ts';
-import { interleave, sendAll } from './support/deliver.ts';
-import { type History, writeHistory } from './support/history.ts';
-import { killAll, startWorld, type World } from './support/world.ts';
+import { expect, it } from 'vitest';
+import { expectBurstLanded, finalAnswers, type SeededUser, seedBurst } from './support/check.ts';
+import { sendAll } from './support/deliver.ts';
+import { useWorld } from './support/world.ts';
 
 const USERS = 20;
 const EVENTS = 5_000;
 
-let world: World;
-const sql = openSql();
-beforeAll(async () => {
-  world = await startWorld();
-  await Promise.all([world.start('receiver'), world.start('worker'), world.start('api')]);
-});
-afterAll(async () => {
-  await killAll();
-  await sql.end({ timeout: 5 });
-});
+const running = useWorld(['receiver', 'worker', 'api']);
+const { sql } = running;
 
 it('SIGKILL of the worker mid-burst, then a restart: every 200 lands exactly once', async () => {
-  const [bystander, ...users] = (await seedUsers(world, USERS + 1)) as [
-    SeededUser,
-    ...SeededUser[],
-  ];
-  const histories = new Map<SeededUser, History>(
-    users.map((user) => [user, writeHistory(user.calendlyUserUri, EVENTS / USERS)]),
-  );
-  const deliveries = interleave(users.map((u) => deliveriesOf(u, histories.get(u)?.bodies ?? [])));
+  const burst = await seedBurst(running.world, USERS, EVENTS);
+  const { users, histories, deliveries } = burst;
   expect(deliveries).toHaveLength(EVENTS);
 
   let restarted: Promise<unknown> | undefined;
@@ -50,9 +26,9 @@ it('SIGKILL of the worker mid-burst, then a restart: every 200 lands exactly onc
           select count(*)::int as n from event_inbox
           where connection_id = any(${users.map((u) => u.connectionId)}::uuid[])`;
         killedAt = row?.n ?? -1;
-        await world.kill('worker');
+        await running.world.kill('worker');
       }
-      if (answered === Math.floor(EVENTS * 0.6)) restarted = world.start('worker');
+      if (answered === Math.floor(EVENTS * 0.6)) restarted = running.world.start('worker');
     },
   });
   await restarted;
@@ -61,13 +37,11 @@ it('SIGKILL of the worker mid-burst, then a restart: every 200 lands exactly onc
   expect(killedAt).toBeLessThan(EVENTS);
   expect(new Set(finalAnswers(answers).values())).toEqual(new Set([200]));
 
-  await expectInboxMatches(sql, users, answers, { timeoutMs: 180_000 });
-  for (const [user, history] of histories) await expectRowsMatch(sql, user, history);
-  await expectBystanderUntouched(sql, users, bystander);
+  await expectBurstLanded(sql, burst, answers, { timeoutMs: 180_000 });
 
   // And the api reads the same: the first user's active meetings, through the real endpoint.
   const [first] = users as [SeededUser];
-  const listed = await world.api(
+  const listed = await running.world.api(
     'GET',
     `/v1/users/${first.userId}/meetings?status=active&limit=200`,
   );

@@ -5,8 +5,8 @@ import { type SeededHook, seedConnectionWithHook, testDatabase, testUrls } from 
 import postgres from 'postgres';
 import { expect } from 'vitest';
 import { createSealer } from '../../../packages/crypto/src/index.ts';
-import type { Answer, Delivery, Target } from './deliver.ts';
-import type { History } from './history.ts';
+import { type Answer, type Delivery, interleave, type Target } from './deliver.ts';
+import { type History, writeHistory } from './history.ts';
 import type { World } from './world.ts';
 
 export interface SeededUser extends SeededHook {
@@ -40,6 +40,28 @@ export async function seedUsers(world: World, count: number): Promise<SeededUser
 
 export function deliveriesOf(user: SeededUser, bodies: string[]): Delivery[] {
   return bodies.map((body) => ({ target: user.target, body }));
+}
+
+/** The cast of a burst scenario and what it sends. */
+export interface Burst {
+  /** A connected user who is sent nothing: their rows must stay untouched. */
+  bystander: SeededUser;
+  users: SeededUser[];
+  histories: Map<SeededUser, History>;
+  /** Every user's history, interleaved into one burst of `events` deliveries. */
+  deliveries: Delivery[];
+}
+
+export async function seedBurst(world: World, userCount: number, events: number): Promise<Burst> {
+  const [bystander, ...users] = (await seedUsers(world, userCount + 1)) as [
+    SeededUser,
+    ...SeededUser[],
+  ];
+  const histories = new Map<SeededUser, History>(
+    users.map((user) => [user, writeHistory(user.calendlyUserUri, events / userCount)]),
+  );
+  const deliveries = interleave(users.map((u) => deliveriesOf(u, histories.get(u)?.bodies ?? [])));
+  return { bystander, users, histories, deliveries };
 }
 
 export function openSql(): postgres.Sql {
@@ -174,4 +196,19 @@ export async function expectBystanderUntouched(
            (select count(*)::int from meetings where connection_id = ${bystander.connectionId}) as meetings,
            (select count(*)::int from invitees where connection_id = ${bystander.connectionId}) as invitees`;
   expect(touched).toEqual({ inbox: 0, meetings: 0, invitees: 0 });
+}
+
+/**
+ * The end of every burst scenario: each delivery answered 200 is in the inbox exactly once,
+ * every user's rows are what their history says, and the bystander's are untouched.
+ */
+export async function expectBurstLanded(
+  sql: postgres.Sql,
+  burst: Burst,
+  answers: Answer[],
+  options: { timeoutMs: number },
+): Promise<void> {
+  await expectInboxMatches(sql, burst.users, answers, options);
+  for (const [user, history] of burst.histories) await expectRowsMatch(sql, user, history);
+  await expectBystanderUntouched(sql, burst.users, burst.bystander);
 }

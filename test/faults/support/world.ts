@@ -3,7 +3,10 @@
 // Every child is tracked and killed when the scenario ends, passed or failed.
 import { randomBytes } from 'node:crypto';
 import { freePort, testUrls, uniqueId } from '@calhook/testing';
+import type postgres from 'postgres';
+import { afterAll, beforeAll } from 'vitest';
 import { type Started, startEntry, waitReady } from '../../e2e/processes.ts';
+import { openSql } from './check.ts';
 
 export type Role = 'receiver' | 'worker' | 'api';
 
@@ -179,4 +182,29 @@ export async function startWorld(
     },
   };
   return world;
+}
+
+/**
+ * A world with `roles` running for the file's tests (started before them, every process killed
+ * after), and a connection to its database.
+ */
+export function useWorld(roles: Role[]): { readonly world: World; sql: postgres.Sql } {
+  let world: World | undefined;
+  const sql = openSql();
+  beforeAll(async () => {
+    const started = await startWorld();
+    world = started;
+    await Promise.all(roles.map((role) => started.start(role)));
+  });
+  afterAll(async () => {
+    await killAll();
+    await sql.end({ timeout: 5 });
+  });
+  return {
+    get world() {
+      if (!world) throw new Error('the world starts in beforeAll');
+      return world;
+    },
+    sql,
+  };
 }
