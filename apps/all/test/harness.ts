@@ -7,14 +7,16 @@ import { createCalendlyClient } from '@calhook/calendly';
 import { type Simulator, type SimulatorOptions, startSimulator } from '@calhook/calendly-simulator';
 import { type Config, loadConfig } from '@calhook/config';
 import { type ConnectionService, createConnectionService } from '@calhook/connections';
-import { createSealer } from '@calhook/crypto';
+import { createSealer, type Sealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
-import { createLogger, type Logger } from '@calhook/observability';
+import { createLogger, type Logger, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
-import { startReceiver } from '@calhook/receiver-app';
+import { buildReceiverApp, startReceiver } from '@calhook/receiver-app';
 import { freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
 import { createTokenService } from '@calhook/tokens';
+import { createHookKeyResolver } from '@calhook/webhooks';
 import { startWorker } from '@calhook/worker-app';
+import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 
 export interface Harness {
@@ -158,4 +160,31 @@ export async function startHarness(
       await sim.close();
     },
   };
+}
+
+/**
+ * The receiver app in this process, as the in-process pipeline tests build it: hook keys from
+ * the database with no grace period, a 180 s signature tolerance, always ready.
+ */
+export function inProcessReceiver(deps: {
+  db: DatabaseHandle['db'];
+  sealer: Sealer;
+  queues: Queues;
+  logger: Logger;
+  appSigningKey?: string | undefined;
+  metrics?: Metrics;
+}): FastifyInstance {
+  return buildReceiverApp({
+    logger: deps.logger,
+    hooks: createHookKeyResolver({
+      db: deps.db,
+      sealer: deps.sealer,
+      appSigningKey: deps.appSigningKey,
+      gracePeriodMs: 0,
+    }),
+    queues: deps.queues,
+    toleranceSeconds: 180,
+    checkReady: async () => {},
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+  });
 }

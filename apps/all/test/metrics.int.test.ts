@@ -8,7 +8,6 @@ import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, createMetrics, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
-import { buildReceiverApp } from '@calhook/receiver-app';
 import {
   eventually,
   seedConnectionWithHook,
@@ -16,11 +15,12 @@ import {
   testUrls,
   uniqueId,
 } from '@calhook/testing';
-import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
+import { signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inProcessReceiver } from './harness.ts';
 
 const logger = createLogger({ level: 'silent' });
 const admin = { user: 'ops', password: 'metrics-password-123', readOnly: false };
@@ -64,17 +64,11 @@ beforeAll(async () => {
   const prefix = uniqueId('metrics');
   producer = createProducerRedis(testUrls().redisUrl);
   queues = createQueues(producer, prefix);
-  receiver = buildReceiverApp({
-    logger,
-    hooks: createHookKeyResolver({
-      db: database.db,
-      sealer,
-      appSigningKey: undefined,
-      gracePeriodMs: 0,
-    }),
+  receiver = inProcessReceiver({
+    db: database.db,
+    sealer,
     queues,
-    toleranceSeconds: 180,
-    checkReady: async () => {},
+    logger,
     metrics: receiverMetrics,
   });
   api = buildApiApp({

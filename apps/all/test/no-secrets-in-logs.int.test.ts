@@ -12,7 +12,6 @@ import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, createMetrics } from '@calhook/observability';
 import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
-import { buildReceiverApp } from '@calhook/receiver-app';
 import {
   captureLogs,
   eventually,
@@ -22,11 +21,12 @@ import {
   testUrls,
   uniqueId,
 } from '@calhook/testing';
-import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
+import { signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inProcessReceiver } from './harness.ts';
 
 const secret = (label: string) => `${label}-${randomBytes(18).toString('base64url')}`;
 const encryptionKey = randomBytes(32);
@@ -57,17 +57,12 @@ beforeAll(async () => {
   producer = createProducerRedis(testUrls().redisUrl);
   queues = createQueues(producer, prefix);
   const sealer = createSealer([encryptionKey]);
-  receiver = buildReceiverApp({
-    logger: logger.child({ role: 'receiver' }),
-    hooks: createHookKeyResolver({
-      db: database.db,
-      sealer,
-      appSigningKey: secrets.appSigningKey,
-      gracePeriodMs: 0,
-    }),
+  receiver = inProcessReceiver({
+    db: database.db,
+    sealer,
     queues,
-    toleranceSeconds: 180,
-    checkReady: async () => {},
+    logger: logger.child({ role: 'receiver' }),
+    appSigningKey: secrets.appSigningKey,
   });
   api = buildApiApp({
     logger: logger.child({ role: 'api' }),

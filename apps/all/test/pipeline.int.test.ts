@@ -9,7 +9,6 @@ import { createSealer, type Sealer } from '@calhook/crypto';
 import { type DatabaseHandle, eventInbox, meetings } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
 import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
-import { buildReceiverApp } from '@calhook/receiver-app';
 import {
   eventually,
   type SeededHook,
@@ -18,12 +17,13 @@ import {
   testUrls,
   uniqueId,
 } from '@calhook/testing';
-import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
+import { signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inProcessReceiver } from './harness.ts';
 
 const API_TOKEN = 'test-api-token-0123456789';
 const logger = createLogger({ level: 'silent' });
@@ -109,18 +109,7 @@ beforeAll(async () => {
   const prefix = uniqueId('pipe');
   producer = createProducerRedis(testUrls().redisUrl);
   queues = createQueues(producer, prefix);
-  receiver = buildReceiverApp({
-    logger,
-    hooks: createHookKeyResolver({
-      db: database.db,
-      sealer,
-      appSigningKey: undefined,
-      gracePeriodMs: 0,
-    }),
-    queues,
-    toleranceSeconds: 180,
-    checkReady: async () => {},
-  });
+  receiver = inProcessReceiver({ db: database.db, sealer, queues, logger });
   api = buildApiApp({ logger, db: database.db, apiToken: API_TOKEN, checkReady: async () => {} });
   // Connection jobs are not exercised here; their services only need to exist.
   const config = loadConfig(
