@@ -4,8 +4,8 @@
 // however many there are, with the merge rules folded in memory in between.
 import { createHash } from 'node:crypto';
 import { type InviteeRow, invitees, type MeetingRow, meetings, type Tx } from '@calhook/db';
-import { and, type Column, or, type SQL, sql } from 'drizzle-orm';
-import { jsonRecordset, setFromExcluded } from './bulk-sql.ts';
+import { and, or, sql } from 'drizzle-orm';
+import { anyOf, jsonRecordset, setFromExcluded } from './bulk-sql.ts';
 import {
   type InviteeRecord,
   type MeetingRecord,
@@ -89,11 +89,6 @@ async function lockNaturalKeys(tx: Tx, keys: bigint[]): Promise<void> {
   );
 }
 
-/** `column = any($1)` with the whole list as one array parameter: one prepared statement for any size. */
-export function anyOf(column: Column, values: readonly unknown[]): SQL {
-  return sql`${column} = any(${sql.param([...values])})`;
-}
-
 export interface ObservationItem {
   connectionId: string;
   input: InviteeObservationInput;
@@ -113,7 +108,6 @@ interface TrackedInvitee extends Tracked<InviteeRecord> {
 }
 
 const keyOf = (connectionId: string, uri: string) => `${connectionId}\n${uri}`;
-const unique = <T>(values: T[]) => [...new Set(values)];
 
 const MEETING_FIELDS = [
   'name',
@@ -203,8 +197,8 @@ export async function applyInviteeObservations(
     ]),
   );
 
-  const connectionIds = unique(planned.map((p) => p.connectionId));
-  const selves = unique(planned.map((p) => p.self));
+  const connectionIds = planned.map((p) => p.connectionId);
+  const selves = planned.map((p) => p.self);
   // Filtered per column, not per pair: a row of another connection of the batch may come back
   // too, and is simply never looked up (every map below is keyed by connection).
   const storedMeetings = await tx
@@ -215,7 +209,7 @@ export async function applyInviteeObservations(
         anyOf(meetings.connectionId, connectionIds),
         anyOf(
           meetings.calendlyEventUri,
-          unique(planned.map((p) => p.observation.meeting.calendlyEventUri)),
+          planned.map((p) => p.observation.meeting.calendlyEventUri),
         ),
       ),
     );
@@ -227,7 +221,10 @@ export async function applyInviteeObservations(
       and(
         anyOf(invitees.connectionId, connectionIds),
         or(
-          anyOf(invitees.calendlyInviteeUri, unique(planned.flatMap((p) => [p.self, ...p.linked]))),
+          anyOf(
+            invitees.calendlyInviteeUri,
+            planned.flatMap((p) => [p.self, ...p.linked]),
+          ),
           anyOf(invitees.oldInviteeUri, selves),
           anyOf(invitees.newInviteeUri, selves),
         ),

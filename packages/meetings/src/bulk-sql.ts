@@ -16,6 +16,21 @@ function columnsOf<T extends PgTable>(table: T, keys: readonly ColumnKey<T>[]): 
   });
 }
 
+/**
+ * `column = any($1)` with the distinct values as one array parameter: one prepared statement
+ * for any number of them, and no parameter per value for the query builder to check.
+ */
+export function anyOf(column: Column, values: readonly unknown[]): SQL {
+  return sql`${column} = any(${sql.param([...new Set(values)])})`;
+}
+
+// A serial column is an integer with a default; as a record's column it is the integer.
+const recordType = (column: Column) =>
+  column
+    .getSQLType()
+    .replace(/^bigserial$/, 'bigint')
+    .replace(/^serial$/, 'integer');
+
 const quoted = (columns: Column[]) => sql.raw(columns.map((c) => `"${c.name}"`).join(', '));
 
 /**
@@ -37,7 +52,7 @@ export function jsonRecordset<T extends PgTable>(
       return out;
     }),
   );
-  const definition = sql.raw(columns.map((c) => `"${c.name}" ${c.getSQLType()}`).join(', '));
+  const definition = sql.raw(columns.map((c) => `"${c.name}" ${recordType(c)}`).join(', '));
   return {
     columns: quoted(columns),
     source: sql`json_to_recordset(${payload}::json) as v(${definition})`,

@@ -12,8 +12,8 @@ import {
 import { connections, type Database, eventInbox, type InboxOutcome, type Tx } from '@calhook/db';
 import { asc, sql } from 'drizzle-orm';
 import type { z } from 'zod';
-import { anyOf, applyInviteeObservations } from './apply-invitee-observation.ts';
-import { jsonRecordset } from './bulk-sql.ts';
+import { applyInviteeObservations } from './apply-invitee-observation.ts';
+import { anyOf, jsonRecordset } from './bulk-sql.ts';
 import { type InviteeObservationInput, parseCalendlyTime } from './observation.ts';
 
 export const MEETING_EVENT_TYPES = [
@@ -164,7 +164,12 @@ export async function ingestDeliveries(
         await tx
           .select({ id: connections.id, calendlyUserUri: connections.calendlyUserUri })
           .from(connections)
-          .where(anyOf(connections.id, unique(deliveries.map((d) => d.connectionId))))
+          .where(
+            anyOf(
+              connections.id,
+              deliveries.map((d) => d.connectionId),
+            ),
+          )
       ).map((row) => [row.id, row.calendlyUserUri]),
     );
 
@@ -235,7 +240,7 @@ export async function ingestDeliveries(
       marks.push({
         id: w.inboxId,
         outcome: result.outcome,
-        detail: result.detail ?? null,
+        outcomeDetail: result.detail ?? null,
         eventType: result.envelope?.event ?? null,
         calendlyCreatedAt: parseCalendlyTime(result.envelope?.created_at),
       });
@@ -251,8 +256,6 @@ export async function ingestDeliveries(
     return results;
   });
 }
-
-const unique = <T>(values: T[]) => [...new Set(values)];
 
 type Processed = Omit<IngestResult, 'outcome' | 'inboxId'> & {
   outcome: Exclude<IngestOutcome, 'duplicate'>;
@@ -338,7 +341,7 @@ function classify(delivery: Delivery, calendlyUserUri: string | null): Step {
 interface InboxMark {
   id: number;
   outcome: InboxOutcome;
-  detail: string | null;
+  outcomeDetail: string | null;
   eventType: string | null;
   calendlyCreatedAt: Date | null;
 }
@@ -346,22 +349,19 @@ interface InboxMark {
 /** Records every outcome of the batch in one statement; the rows are already locked. */
 async function markProcessed(tx: Tx, marks: InboxMark[], now: Date) {
   if (marks.length === 0) return;
+  const { source } = jsonRecordset(
+    eventInbox,
+    ['id', 'outcome', 'outcomeDetail', 'eventType', 'calendlyCreatedAt'],
+    marks,
+  );
   await tx.execute(sql`
     update ${eventInbox} set
       outcome = v.outcome,
-      outcome_detail = v.detail,
+      outcome_detail = v.outcome_detail,
       event_type = v.event_type,
       calendly_created_at = v.calendly_created_at,
       processed_at = ${now.toISOString()}::timestamptz
-    from jsonb_to_recordset(${JSON.stringify(
-      marks.map((m) => ({
-        id: m.id,
-        outcome: m.outcome,
-        detail: m.detail,
-        event_type: m.eventType,
-        calendly_created_at: m.calendlyCreatedAt?.toISOString() ?? null,
-      })),
-    )}::jsonb) as v(id bigint, outcome text, detail text, event_type text, calendly_created_at timestamptz)
+    from ${source}
     where ${eventInbox.id} = v.id`);
 }
 
@@ -372,15 +372,17 @@ async function markProcessed(tx: Tx, marks: InboxMark[], now: Date) {
  */
 async function bumpLastEventAt(tx: Tx, lastEvents: Map<string, Date>) {
   if (lastEvents.size === 0) return;
-  const ids = [...lastEvents.keys()];
+  const { source } = jsonRecordset(
+    connections,
+    ['id', 'lastEventAt'],
+    [...lastEvents].map(([id, lastEventAt]) => ({ id, lastEventAt })),
+  );
   await tx.execute(sql`
-    update ${connections} set last_event_at = v.at
-    from jsonb_to_recordset(${JSON.stringify(
-      [...lastEvents].map(([id, at]) => ({ id, at: at.toISOString() })),
-    )}::jsonb) as v(id uuid, at timestamptz)
+    update ${connections} set last_event_at = v.last_event_at
+    from ${source}
     where ${connections.id} = v.id
       and ${connections.id} = any(array(
-        select id from ${connections} where id = any(${sql.param(ids)}::uuid[])
+        select id from ${connections} where ${anyOf(connections.id, [...lastEvents.keys()])}
         order by id for no key update))
-      and (${connections.lastEventAt} is null or ${connections.lastEventAt} < v.at)`);
+      and (${connections.lastEventAt} is null or ${connections.lastEventAt} < v.last_event_at)`);
 }
