@@ -12,7 +12,7 @@ import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import { buildReceiverApp, startReceiver } from '@calhook/receiver-app';
-import { freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import { callApi, freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
 import { createTokenService } from '@calhook/tokens';
 import { createHookKeyResolver } from '@calhook/webhooks';
 import { startWorker } from '@calhook/worker-app';
@@ -93,23 +93,7 @@ export async function startHarness(
     receiverUrl: `http://127.0.0.1:${receiverPort}`,
     database,
     queues,
-    async api(method, path, body) {
-      const response = await fetch(`${apiUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${env.API_TOKEN}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        redirect: 'manual',
-      });
-      const text = await response.text();
-      return {
-        status: response.status,
-        body: text ? JSON.parse(text) : null,
-        headers: response.headers,
-      };
-    },
+    api: (method, path, body) => callApi(apiUrl, env.API_TOKEN as string, method, path, body),
     async stopReceiver() {
       await receiver?.close();
       receiver = null;

@@ -5,6 +5,7 @@ import { createDatabase, type DatabaseHandle } from '@calhook/db';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 
+export { type ApiAnswer, callApi } from './api-call.ts';
 export { type CapturedLogs, captureLogs, expectNoSecrets } from './log-capture.ts';
 export { freePort, type ScratchRedis, startScratchRedis } from './redis-server.ts';
 export { replaceHook, type SeededHook, seedConnectionWithHook } from './seed.ts';

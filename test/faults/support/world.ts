@@ -2,7 +2,7 @@
 // entry points (and the Calendly simulator's), on free ports, with a queue prefix of their own.
 // Every child is tracked and killed when the scenario ends, passed or failed.
 import { randomBytes } from 'node:crypto';
-import { freePort, testUrls, uniqueId } from '@calhook/testing';
+import { callApi, freePort, testUrls, uniqueId } from '@calhook/testing';
 import type postgres from 'postgres';
 import { afterAll, beforeAll } from 'vitest';
 import { type Started, startEntry, waitReady } from '../../e2e/processes.ts';
@@ -168,18 +168,7 @@ export async function startWorld(
         },
       };
     },
-    async api(method, path, body) {
-      const response = await fetch(`${apiUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${env.API_TOKEN}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : null };
-    },
+    api: (method, path, body) => callApi(apiUrl, env.API_TOKEN as string, method, path, body),
   };
   return world;
 }
