@@ -172,3 +172,21 @@ export function inProcessReceiver(deps: {
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
 }
+
+/** Tears down what an in-process pipeline test built, workers first, its queues emptied. */
+export async function closeInProcess(parts: {
+  pool: { close(): Promise<void> };
+  receiver: FastifyInstance;
+  api: FastifyInstance;
+  queues: Queues;
+  producer: Redis;
+  database: DatabaseHandle;
+}): Promise<void> {
+  await parts.pool.close();
+  await parts.receiver.close();
+  await parts.api.close();
+  for (const queue of parts.queues.all()) await queue.obliterate({ force: true });
+  await parts.queues.close();
+  parts.producer.disconnect();
+  await parts.database.close();
+}

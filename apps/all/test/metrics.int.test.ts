@@ -20,7 +20,7 @@ import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessReceiver } from './harness.ts';
+import { closeInProcess, inProcessReceiver } from './harness.ts';
 
 const logger = createLogger({ level: 'silent' });
 const admin = { user: 'ops', password: 'metrics-password-123', readOnly: false };
@@ -99,13 +99,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool.close();
-  await receiver.close();
-  await api.close();
-  for (const queue of queues.all()) await queue.obliterate({ force: true });
-  await queues.close();
-  producer.disconnect();
-  await database.close();
+  await closeInProcess({ pool, receiver, api, queues, producer, database });
 });
 
 describe('/metrics', () => {

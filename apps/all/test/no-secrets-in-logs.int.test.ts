@@ -26,7 +26,7 @@ import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessReceiver } from './harness.ts';
+import { closeInProcess, inProcessReceiver } from './harness.ts';
 
 const secret = (label: string) => `${label}-${randomBytes(18).toString('base64url')}`;
 const encryptionKey = randomBytes(32);
@@ -109,13 +109,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool.close();
-  await receiver.close();
-  await api.close();
-  for (const queue of queues.all()) await queue.obliterate({ force: true });
-  await queues.close();
-  producer.disconnect();
-  await database.close();
+  await closeInProcess({ pool, receiver, api, queues, producer, database });
   await new Promise((resolve) => echo.close(resolve));
 });
 

@@ -23,7 +23,7 @@ import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessReceiver } from './harness.ts';
+import { closeInProcess, inProcessReceiver } from './harness.ts';
 
 const API_TOKEN = 'test-api-token-0123456789';
 const logger = createLogger({ level: 'silent' });
@@ -130,13 +130,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await pool.close();
-  await receiver.close();
-  await api.close();
-  for (const queue of queues.all()) await queue.obliterate({ force: true });
-  await queues.close();
-  producer.disconnect();
-  await database.close();
+  await closeInProcess({ pool, receiver, api, queues, producer, database });
 });
 
 describe('webhook path', () => {
