@@ -171,12 +171,15 @@ it('signature edges, garbage, oversized bodies and slow clients', async () => {
   const metrics = await (await fetch(`${running.world.workerUrl}/metrics`)).text();
   const jobs = (outcome: string) =>
     Number(
-      new RegExp(`calhook_jobs_total\\{job="ingest-event",outcome="${outcome}"\\} (\\d+)`).exec(
-        metrics,
-      )?.[1] ?? 0,
+      new RegExp(
+        `calhook_jobs_total\\{job="ingest-deliveries",outcome="${outcome}"\\} (\\d+)`,
+      ).exec(metrics)?.[1] ?? 0,
     );
+  // Each accepted delivery went through a job that completed at its first attempt (several
+  // deliveries to a job when they arrived together).
   expect({ retried: jobs('retried'), failed: jobs('failed') }).toEqual({ retried: 0, failed: 0 });
-  expect(jobs('completed')).toBe(answers.filter((a) => a.status === 200).length);
+  expect(jobs('completed')).toBeGreaterThan(0);
+  expect(jobs('completed')).toBeLessThanOrEqual(answers.filter((a) => a.status === 200).length);
   console.log(
     `faults: slowest ordinary delivery ${Math.round(slowest)} ms while ${slow.length} clients trickled; trickles cut after ${trickled.map((t) => t.ms).join(', ')} ms`,
   );

@@ -134,7 +134,10 @@ describe('/metrics', () => {
         const text = await render(workerMetrics);
         return (
           sample(text, 'calhook_jobs_total', { job: 'ingest-event', outcome: 'failed' }) === 1 &&
-          sample(text, 'calhook_jobs_total', { job: 'ingest-event', outcome: 'completed' }) === 1
+          sample(text, 'calhook_jobs_total', {
+            job: 'ingest-deliveries',
+            outcome: 'completed',
+          }) === 1
         );
       },
       { what: 'both jobs to finish' },
@@ -157,23 +160,28 @@ describe('/metrics', () => {
       2,
     );
 
-    // The duplicate had the same job id: one job ran, and it completed.
+    // The repeat was remembered as queued: one job ran, and it completed.
+    expect(sample(fromReceiver, 'calhook_webhook_enqueue_batch_size_count', {})).toBe(2);
     const fromWorker = await render(workerMetrics);
     expect(
-      sample(fromWorker, 'calhook_jobs_total', { job: 'ingest-event', outcome: 'completed' }),
+      sample(fromWorker, 'calhook_jobs_total', { job: 'ingest-deliveries', outcome: 'completed' }),
     ).toBe(1);
+    expect(
+      sample(fromWorker, 'calhook_jobs_total', { job: 'ingest-deliveries', outcome: 'retried' }),
+    ).toBe(0);
+    expect(
+      sample(fromWorker, 'calhook_job_duration_seconds_count', {
+        job: 'ingest-deliveries',
+        outcome: 'completed',
+      }),
+    ).toBe(1);
+    // The malformed job added by hand failed at once: no retry can fix a payload.
     expect(
       sample(fromWorker, 'calhook_jobs_total', { job: 'ingest-event', outcome: 'failed' }),
     ).toBe(1);
     expect(
       sample(fromWorker, 'calhook_jobs_total', { job: 'ingest-event', outcome: 'retried' }),
     ).toBe(0);
-    expect(
-      sample(fromWorker, 'calhook_job_duration_seconds_count', {
-        job: 'ingest-event',
-        outcome: 'completed',
-      }),
-    ).toBe(1);
     // The one job that reached the database went in one batch of one.
     expect(sample(fromWorker, 'calhook_ingest_batch_size_count', {})).toBe(1);
     expect(sample(fromWorker, 'calhook_ingest_batch_size_sum', {})).toBe(1);

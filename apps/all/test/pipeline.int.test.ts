@@ -207,6 +207,52 @@ describe('webhook path', () => {
   });
 });
 
+describe('a batch job with a delivery the database refuses', () => {
+  it('lands the others once, retries, and fails naming the refused one without its data', async () => {
+    const hook = await seedConnectionWithHook(database.db, sealer);
+    const good = inviteeCreated(hook);
+    // Valid JSON, but Postgres text cannot hold the NUL in the name: refused at every attempt.
+    const refused = inviteeCreated(hook).body.replace('"Client Person"', '"Client\\u0000Person"');
+    const receivedAt = new Date().toISOString();
+    const job = await queues.enqueue(
+      'ingest-deliveries',
+      {
+        deliveries: [
+          { hookId: hook.hookId, connectionId: hook.connectionId, body: good.body, receivedAt },
+          { hookId: hook.hookId, connectionId: hook.connectionId, body: refused, receivedAt },
+        ],
+      },
+      { attempts: 2, backoff: { type: 'fixed', delay: 10 } },
+    );
+    const failed = await eventually(
+      async () => {
+        const state = await queues.get('events').getJob(job.id as string);
+        return state?.finishedOn && state.failedReason ? state : undefined;
+      },
+      { what: 'the job to fail for good' },
+    );
+    expect(failed.attemptsMade).toBe(2);
+    expect(failed.failedReason).toContain('1 of 2 deliveries failed (the first at index 1)');
+    expect(failed.failedReason).toContain('unsupported Unicode escape sequence');
+    expect(failed.failedReason).not.toContain('client@example.com');
+
+    // Both are in the inbox once: the good one applied at the first attempt (and recognised
+    // at the second), the refused one kept unprocessed for a replay.
+    const inbox = await database.db
+      .select()
+      .from(eventInbox)
+      .where(eq(eventInbox.connectionId, hook.connectionId));
+    expect(inbox.map((row) => [row.body, row.outcome]).sort()).toEqual(
+      [
+        [good.body, 'applied'],
+        [refused, 'received'],
+      ].sort(),
+    );
+    const listed = await meetingsOf(hook.userId);
+    expect(listed.meetings.map((m) => m.calendlyEventUri)).toEqual([good.eventUri]);
+  });
+});
+
 describe('meetings API', () => {
   it('requires the bearer token', async () => {
     const none = await api.inject({ method: 'GET', url: '/v1/users/u1/meetings' });

@@ -9,6 +9,7 @@ import {
 import type { Queues } from '@calhook/queue';
 import type { HookKeyResolver } from '@calhook/webhooks';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createDeliveryBatcher } from './delivery-batcher.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface ReceiverDeps {
@@ -19,6 +20,7 @@ export interface ReceiverDeps {
   /** Readiness: resolves when Redis and Postgres answer, rejects otherwise. */
   checkReady: () => Promise<void>;
   now?: () => number;
+  /** How long Redis may take to accept a delivery before we answer 503 and let Calendly retry. */
   enqueueTimeoutMs?: number;
   /** Served at /metrics; a private registry without process metrics when not given. */
   metrics?: Metrics;
@@ -68,10 +70,15 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
   app.register(webhookRoutes, {
     metrics,
     hooks: deps.hooks,
-    queues: deps.queues,
+    batcher: createDeliveryBatcher({
+      queues: deps.queues,
+      timeoutMs: deps.enqueueTimeoutMs ?? 2_000,
+      onBatch: (batch) => metrics.enqueueBatchSize.observe(batch.size),
+      onRecentError: (error) =>
+        deps.logger.warn({ err: error }, 'could not remember queued deliveries'),
+    }),
     toleranceSeconds: deps.toleranceSeconds,
     now: deps.now ?? Date.now,
-    enqueueTimeoutMs: deps.enqueueTimeoutMs ?? 2_000,
     retryAfterSeconds: 5,
   });
   return app;

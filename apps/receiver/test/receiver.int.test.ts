@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { connections, type DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger } from '@calhook/observability';
-import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
+import { createProducerRedis, createQueues, type JobPayload, type Queues } from '@calhook/queue';
 import {
   captureLogs,
   eventually,
@@ -23,6 +23,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReceiverApp } from '../src/app.ts';
+import type { QueuedDelivery } from '../src/delivery-batcher.ts';
 
 const APP_KEY = 'app-level-signing-key';
 const NOW = Date.UTC(2026, 10, 21, 12, 0, 0);
@@ -83,6 +84,17 @@ async function jobCount(queues: Queues) {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
+/** Every delivery in every job of the events queue, whatever the job's state. */
+async function queuedDeliveries(queues: Queues): Promise<QueuedDelivery[]> {
+  const jobs = await queues
+    .get('events')
+    .getJobs(['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized']);
+  return jobs.flatMap((job) => {
+    expect(job.name).toBe('ingest-deliveries');
+    return (job.data as JobPayload<'ingest-deliveries'>).deliveries;
+  });
+}
+
 beforeAll(() => {
   database = testDatabase();
   sealer = createSealer([randomBytes(32)]);
@@ -120,13 +132,32 @@ describe('with Redis up', () => {
     expect(second.statusCode).toBe(200);
     expect(await jobCount(queues)).toBe(before + 1);
 
-    const jobs = await queues.get('events').getJobs(['waiting']);
-    const job = jobs.find((j) => j.data.body === request.payload);
-    expect(job?.data).toMatchObject({
-      hookId: hook.hookId,
-      connectionId: hook.connectionId,
-      body: request.payload,
-    });
+    const queued = (await queuedDeliveries(queues)).filter((d) => d.body === request.payload);
+    expect(queued).toEqual([
+      {
+        hookId: hook.hookId,
+        connectionId: hook.connectionId,
+        body: request.payload,
+        receivedAt: new Date(NOW).toISOString(),
+      },
+    ]);
+  });
+
+  it('queues concurrent deliveries together, each exactly once, repeats included', async () => {
+    const before = await jobCount(queues);
+    const requests = Array.from({ length: 60 }, () => delivery(hook));
+    // Every delivery three times at once, shuffled: the receiver holds all 180 at the same time.
+    const sends = [...requests, ...requests, ...requests].sort(() => Math.random() - 0.5);
+    const answers = await Promise.all(sends.map((request) => app.inject(request)));
+    expect(answers.map((a) => a.statusCode)).toEqual(sends.map(() => 200));
+
+    const jobs = (await jobCount(queues)) - before;
+    expect(jobs).toBeGreaterThan(0);
+    expect(jobs).toBeLessThan(requests.length);
+    const bodies = (await queuedDeliveries(queues)).map((d) => d.body);
+    for (const request of requests) {
+      expect(bodies.filter((body) => body === request.payload)).toHaveLength(1);
+    }
   });
 
   it('accepts the app-level key', async () => {
@@ -289,10 +320,11 @@ describe('with Redis failing', () => {
     expect((await app.inject(delivery(hook))).statusCode).toBe(200);
   });
 
-  it('answers 503 with Retry-After within about 2 s when Redis hangs', async () => {
+  it('answers 503 with Retry-After within about 2 s when Redis hangs, and queues nothing late', async () => {
     scratch.process.kill('SIGSTOP');
     const started = performance.now();
-    const response = await app.inject(delivery(hook));
+    const refused = delivery(hook);
+    const response = await app.inject(refused);
     const elapsed = performance.now() - started;
     scratch.process.kill('SIGCONT');
     expect(response.statusCode).toBe(503);
@@ -300,7 +332,12 @@ describe('with Redis failing', () => {
     expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
     expect(elapsed).toBeLessThan(3_000);
     // The batch Redis sat on holds nothing back once it answers again.
-    expect((await app.inject(delivery(hook))).statusCode).toBe(200);
+    const next = delivery(hook);
+    expect((await app.inject(next)).statusCode).toBe(200);
+    // The delivery answered 503 was not queued once Redis woke up: Calendly will send it again.
+    const bodies = (await queuedDeliveries(queues)).map((d) => d.body);
+    expect(bodies).toContain(next.payload);
+    expect(bodies).not.toContain(refused.payload);
   });
 
   it('answers 503 when Redis is gone, and nothing is queued', async () => {

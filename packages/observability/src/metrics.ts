@@ -52,6 +52,8 @@ export interface Metrics {
   backfillRepairs: { inc(value?: number): void };
   /** Worker (reconcile): one per subscription acted on. */
   reconcileActions: LabeledCounter<{ action: ReconcileAction }>;
+  /** Receiver: deliveries per queued job; how much concurrent load is coalesced. */
+  enqueueBatchSize: { observe(value: number): void };
   /** Worker (ingest): deliveries per database batch; how much concurrent load is coalesced. */
   ingestBatchSize: { observe(value: number): void };
   /** For the worker's dispatch wrapper (structurally what packages/queue expects). */
@@ -237,6 +239,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'calhook_reconcile_actions_total',
       help: 'Subscriptions reconcile created, deleted or kept',
       labelNames: ['action'],
+      registers,
+    }),
+    enqueueBatchSize: new Histogram({
+      name: 'calhook_webhook_enqueue_batch_size',
+      help: 'Deliveries the receiver queued per job (one Redis add per batch)',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 200],
       registers,
     }),
     ingestBatchSize: new Histogram({

@@ -7,25 +7,43 @@ export type QueueName = (typeof queueNames)[number];
 
 const isoDate = z.iso.datetime({ offset: true });
 
+/** One webhook delivery as the receiver took it. */
+const delivery = z.object({
+  hookId: z.string().min(1),
+  connectionId: z.uuid(),
+  /** The delivery's raw body, verbatim: the worker parses it, never the receiver. */
+  body: z.string(),
+  receivedAt: isoDate,
+});
+
 /**
  * The job catalog: every job name with its payload schema, queue and retry policy. Producers
  * enqueue through it; the worker's processor map must cover every name (checked by the compiler).
  */
 export const jobCatalog = {
-  'ingest-event': {
+  'ingest-deliveries': {
     queue: 'events',
-    payload: z.object({
-      hookId: z.string().min(1),
-      connectionId: z.uuid(),
-      /** The delivery's raw body, verbatim: the worker parses it, never the receiver. */
-      body: z.string(),
-      receivedAt: isoDate,
-    }),
+    // What the receiver queues: the deliveries that arrived while its previous add was in
+    // flight, in arrival order, as one job (one Redis script per batch, not per delivery).
+    payload: z.object({ deliveries: z.array(delivery).min(1) }),
     options: {
       attempts: 10,
       backoff: { type: 'exponential', delay: 1_000 },
-      // Completed jobs are kept for an hour so a retried delivery dedupes on the job id too;
-      // the inbox's content hash is the lasting guarantee.
+      // A delivery's duplicates are caught by the receiver's recent-deliveries set and, for
+      // good, by the inbox's content hash: completed batches are kept only to be looked at.
+      removeOnComplete: { age: 3_600, count: 1_000 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+    doneLogLevel: 'debug',
+  },
+  'ingest-event': {
+    queue: 'events',
+    // One delivery per job: what receivers before batching queued, and still worked, so jobs
+    // queued by an older receiver drain after an upgrade.
+    payload: delivery,
+    options: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000 },
       removeOnComplete: { age: 3_600, count: 100_000 },
       removeOnFail: { age: 14 * 86_400 },
     },

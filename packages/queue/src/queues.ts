@@ -10,6 +10,8 @@ import {
 
 export interface Queues {
   readonly prefix: string;
+  /** The connection every queue uses (the caller's). */
+  readonly connection: Redis;
   get(name: QueueName): Queue;
   all(): Queue[];
   /** Validates the payload against the catalog and adds the job to its queue. */
@@ -29,6 +31,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   };
   return {
     prefix,
+    connection,
     get,
     all: () => [...queues.values()],
     async enqueue(name, payload, options) {

@@ -1,44 +1,21 @@
 import { createHash } from 'node:crypto';
 import type { Metrics } from '@calhook/observability';
-import type { Queues } from '@calhook/queue';
 import { type HookKeyResolver, verifySignature } from '@calhook/webhooks';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { DeliveryBatcher } from '../delivery-batcher.ts';
 
 export interface WebhookRouteOptions {
   hooks: HookKeyResolver;
-  queues: Queues;
+  /** Queues each accepted delivery; answers once Redis holds it (or times out). */
+  batcher: DeliveryBatcher;
   toleranceSeconds: number;
   now: () => number;
-  /** How long Redis may take to accept a job before we answer 503 and let Calendly retry. */
-  enqueueTimeoutMs: number;
   /** Seconds in Retry-After on a 503. */
   retryAfterSeconds: number;
   metrics?: Metrics;
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;
-
-class EnqueueTimeout extends Error {}
-
-// One promise and one timer per delivery (not Promise.race with .finally: three promises).
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new EnqueueTimeout(`no answer from Redis in ${ms} ms`)),
-      ms,
-    );
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
 
 /**
  * `POST /webhooks/calendly/:hookId`. The only route that sees raw bytes: its scope replaces
@@ -112,8 +89,8 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
       }
 
       const body = rawBody.toString('utf8');
-      // Same bytes for the same connection give the same job id: a retried delivery that
-      // arrives while the first job is still kept is not queued twice.
+      // Same bytes for the same connection give the same id: a retried delivery that arrives
+      // while the first is waiting, or remembered as queued, is not queued twice.
       const jobId = createHash('sha256')
         .update(`${lookup.connectionId}\n`)
         .update(rawBody)
@@ -121,21 +98,14 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
       const enqueueStarted = performance.now();
       const enqueueSeconds = () => (performance.now() - enqueueStarted) / 1000;
       try {
-        // One add per delivery: ioredis already keeps many commands in flight on the one
-        // connection, and BullMQ's addBulk (a MULTI built as an ioredis pipeline) measured
-        // slower at every concurrency tried (BENCHMARKS.md).
-        await withTimeout(
-          options.queues.enqueue(
-            'ingest-event',
-            {
-              hookId: lookup.hookId,
-              connectionId: lookup.connectionId,
-              body,
-              receivedAt: new Date(options.now()).toISOString(),
-            },
-            { jobId },
-          ),
-          options.enqueueTimeoutMs,
+        await options.batcher.enqueue(
+          {
+            hookId: lookup.hookId,
+            connectionId: lookup.connectionId,
+            body,
+            receivedAt: new Date(options.now()).toISOString(),
+          },
+          jobId,
         );
         enqueued?.observe(enqueueSeconds());
       } catch (error) {

@@ -7,7 +7,7 @@ import type { Logger } from '@calhook/observability';
 import type { ProcessorMap, Queues } from '@calhook/queue';
 import type { TokenService } from '@calhook/tokens';
 import { disconnectCleanup } from './disconnect-cleanup.ts';
-import { ingestEvent } from './ingest-event.ts';
+import { ingestProcessors } from './ingest-event.ts';
 import { reconcileAll } from './reconcile-all.ts';
 import { reconcileConnection } from './reconcile-connection.ts';
 import { refreshTokenProcessor } from './refresh-token.ts';
@@ -30,7 +30,7 @@ export interface ProcessorDeps {
 /** The worker's processor for every job in the catalog; a missing one is a compile error. */
 export function buildProcessors(deps: ProcessorDeps): ProcessorMap {
   return {
-    'ingest-event': ingestEvent(deps),
+    ...ingestProcessors(deps),
     'refresh-token': refreshTokenProcessor(deps),
     'disconnect-cleanup': disconnectCleanup(deps),
     'reconcile-connection': reconcileConnection(deps),

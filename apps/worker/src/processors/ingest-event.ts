@@ -1,20 +1,32 @@
 import type { Database } from '@calhook/db';
-import { type BatchSummary, createIngestBatcher } from '@calhook/meetings';
+import {
+  type BatchSummary,
+  createIngestBatcher,
+  type Delivery,
+  type IngestResult,
+} from '@calhook/meetings';
 import type { Logger } from '@calhook/observability';
-import type { Processor } from '@calhook/queue';
+import type { JobPayload, Processor } from '@calhook/queue';
+
+type QueuedDelivery = JobPayload<'ingest-event'>;
 
 /**
- * `ingest-event`: one delivery from the receiver. Inbox row first, tenant check, meeting
- * upsert, outcome. The jobs running at the same moment share one transaction (the batcher),
- * and each still gets its own outcome. Outcomes such as invalid JSON or a quarantined event
- * are results, not errors: only infrastructure failures throw and retry.
+ * The ingest jobs: `ingest-deliveries` (what the receiver queues, one job per batch of
+ * deliveries) and `ingest-event` (one delivery, what older receivers queued). Each delivery:
+ * inbox row first, tenant check, meeting upsert, outcome. Every delivery the worker holds at
+ * the same moment, from any number of jobs, shares one transaction (the batcher) and still
+ * gets its own outcome. Outcomes such as invalid JSON or a quarantined event are results, not
+ * errors: only infrastructure failures throw and retry.
  */
-export function ingestEvent(deps: {
+export function ingestProcessors(deps: {
   db: Database;
   now: () => Date;
   logger?: Logger;
   onIngestBatch?: (summary: BatchSummary) => void;
-}): Processor<'ingest-event'> {
+}): {
+  'ingest-deliveries': Processor<'ingest-deliveries'>;
+  'ingest-event': Processor<'ingest-event'>;
+} {
   const batcher = createIngestBatcher(
     deps.db,
     { now: deps.now },
@@ -22,28 +34,63 @@ export function ingestEvent(deps: {
       onBatch(summary) {
         // One line per batch, not per job: at thousands of deliveries a second the per-job
         // line is debug (job catalog), and failures still log per job below and in dispatch.
-        deps.logger?.info({ job: 'ingest-event', ...summary }, 'ingest batch done');
+        deps.logger?.info({ job: 'ingest', ...summary }, 'ingest batch done');
         deps.onIngestBatch?.(summary);
       },
     },
   );
-  return async (payload, { log }) => {
-    const result = await batcher.ingest({
-      hookId: payload.hookId,
-      connectionId: payload.connectionId,
-      body: payload.body,
-      receivedAt: new Date(payload.receivedAt),
-    });
+  const toDelivery = (queued: QueuedDelivery): Delivery => ({
+    hookId: queued.hookId,
+    connectionId: queued.connectionId,
+    body: queued.body,
+    receivedAt: new Date(queued.receivedAt),
+  });
+  const reportNotApplied = (log: Logger, hookId: string, result: IngestResult) => {
     if (result.outcome === 'quarantined' || result.outcome === 'invalid') {
-      log.warn(
-        {
-          hookId: payload.hookId,
-          outcome: result.outcome,
-          detail: result.detail,
-        },
-        'delivery not applied',
-      );
+      log.warn({ hookId, outcome: result.outcome, detail: result.detail }, 'delivery not applied');
     }
-    return { outcome: result.outcome, inboxId: result.inboxId };
   };
+
+  return {
+    'ingest-event': async (payload, { log }) => {
+      const result = await batcher.ingest(toDelivery(payload));
+      reportNotApplied(log, payload.hookId, result);
+      return { outcome: result.outcome, inboxId: result.inboxId };
+    },
+    'ingest-deliveries': async (payload, { log }) => {
+      const settled = await Promise.allSettled(
+        payload.deliveries.map((queued) => batcher.ingest(toDelivery(queued))),
+      );
+      const outcomes: Partial<Record<IngestResult['outcome'], number>> = {};
+      const failures: { index: number; reason: unknown }[] = [];
+      for (const [index, entry] of settled.entries()) {
+        if (entry.status === 'rejected') {
+          failures.push({ index, reason: entry.reason });
+          continue;
+        }
+        outcomes[entry.value.outcome] = (outcomes[entry.value.outcome] ?? 0) + 1;
+        reportNotApplied(log, payload.deliveries[index]?.hookId ?? '', entry.value);
+      }
+      const first = failures[0];
+      if (first) {
+        // The job runs again; the deliveries that did land are in the inbox by then and come
+        // back as duplicates, so only the failed ones are applied on the retry.
+        throw new DeliveriesFailed(failures.length, payload.deliveries.length, first);
+      }
+      return { deliveries: payload.deliveries.length, outcomes };
+    },
+  };
+}
+
+/**
+ * Some deliveries of a batch job failed. The first one's error is the cause, so logs and the
+ * failed reason in Redis show it after this message, with its query parameters withheld.
+ */
+export class DeliveriesFailed extends Error {
+  override name = 'DeliveriesFailed';
+  constructor(failed: number, total: number, first: { index: number; reason: unknown }) {
+    super(`${failed} of ${total} deliveries failed (the first at index ${first.index})`, {
+      cause: first.reason,
+    });
+  }
 }

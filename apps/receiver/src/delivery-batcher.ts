@@ -1,0 +1,253 @@
+// Puts the deliveries that arrive while the receiver's previous add is in flight into one
+// BullMQ job. Under load every delivery waits for the add ahead of it, so the next job takes
+// all of them: batch size follows the arrival rate, and a lone delivery goes out on the next
+// turn of the event loop, waiting for no timer. Nobody is answered before Redis holds the job
+// that carries their delivery.
+//
+// One job per delivery cost one BullMQ script run, with its ~20 keys and arguments, per
+// delivery, in this process and in Redis; a batch pays that once (BENCHMARKS.md).
+import { type JobPayload, jobCatalog, type Queues } from '@calhook/queue';
+import type { Redis } from 'ioredis';
+
+export type QueuedDelivery = JobPayload<'ingest-event'>;
+
+/** The delivery is in Redis: in the job just added, or in one added before (a duplicate). */
+export type EnqueueOutcome = 'queued' | 'duplicate';
+
+export class EnqueueTimeout extends Error {
+  override name = 'EnqueueTimeout';
+}
+
+export interface BatchSummary {
+  /** Deliveries in the batch, duplicates included. */
+  size: number;
+  /** Found in the recent-deliveries set: already queued, not queued again. */
+  duplicates: number;
+  ms: number;
+  ok: boolean;
+}
+
+export interface DeliveryBatcherOptions {
+  /** The recent-deliveries set lives beside the queues, on their connection. */
+  queues: Queues;
+  /** How long a delivery may wait for Redis before `enqueue` rejects (the caller answers 503). */
+  timeoutMs: number;
+  /** Adds in flight at once. */
+  maxInFlight?: number;
+  /** Most body bytes in one job; a delivery larger than this still goes, alone. */
+  maxBatchBytes?: number;
+  /** Most deliveries in one job. */
+  maxBatch?: number;
+  /**
+   * How long, and how many, queued deliveries are remembered so that a repeat is answered
+   * without queuing it again (the inbox's content hash stays the lasting guarantee).
+   */
+  recent?: { ageMs: number; count: number };
+  onBatch?: (summary: BatchSummary) => void;
+  /** Remembering a queued batch failed: only its repeats' de-duplication is lost. */
+  onRecentError?: (error: unknown) => void;
+}
+
+export interface DeliveryBatcher {
+  /**
+   * Resolves once Redis holds a job carrying the delivery. `id` identifies the delivery (the
+   * same bytes for the same connection give the same id). Rejects with `EnqueueTimeout`, or
+   * with Redis' error, when it could not be queued: then the caller must not acknowledge it.
+   */
+  enqueue(delivery: QueuedDelivery, id: string): Promise<EnqueueOutcome>;
+}
+
+/**
+ * The recent-deliveries set in one command: KEYS[1] the set; ARGV now (ms), max age (ms), max
+ * size, n, then n ids to add (queued since the last call), then the ids to look up. Adds, cuts
+ * the set back to its age and size, and answers 1 or 0 for each id looked up.
+ */
+const RECENT_DELIVERIES = `
+local now = tonumber(ARGV[1])
+local n = tonumber(ARGV[4])
+if n > 0 then
+  for i = 5, 4 + n do redis.call('ZADD', KEYS[1], now, ARGV[i]) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+end
+local seen = {}
+for i = 5 + n, #ARGV do
+  seen[#seen + 1] = redis.call('ZSCORE', KEYS[1], ARGV[i]) and 1 or 0
+end
+return seen
+`;
+
+interface RecentDeliveriesCommand {
+  calhookRecentDeliveries(key: string, ...args: (string | number)[]): Promise<number[]>;
+}
+
+interface Pending {
+  delivery: QueuedDelivery;
+  id: string;
+  bytes: number;
+  promise: Promise<EnqueueOutcome>;
+  resolve: (outcome: EnqueueOutcome) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+  settled: boolean;
+}
+
+export function createDeliveryBatcher(options: DeliveryBatcherOptions): DeliveryBatcher {
+  const maxInFlight = options.maxInFlight ?? 1;
+  const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+  const maxBatch = options.maxBatch ?? 256;
+  const recent = options.recent ?? { ageMs: 3_600_000, count: 100_000 };
+  const queue = options.queues.get(jobCatalog['ingest-deliveries'].queue);
+  const jobOptions = jobCatalog['ingest-deliveries'].options;
+  const recentKey = `${options.queues.prefix}:${queue.name}:recent-deliveries`;
+
+  const waiting: Pending[] = [];
+  /** Every delivery waiting or in flight, by id: a repeat shares the first one's fate. */
+  const byId = new Map<string, Pending>();
+  let inFlight = 0;
+  let scheduled = false;
+
+  function settle(entry: Pending, outcome: EnqueueOutcome | { error: unknown }) {
+    if (entry.settled) return;
+    entry.settled = true;
+    clearTimeout(entry.timer);
+    if (byId.get(entry.id) === entry) byId.delete(entry.id);
+    if (typeof outcome === 'string') entry.resolve(outcome);
+    else entry.reject(outcome.error);
+  }
+
+  function schedule() {
+    if (scheduled || waiting.length === 0 || inFlight >= maxInFlight) return;
+    scheduled = true;
+    setImmediate(pump);
+  }
+
+  /** The next batch: deliveries that timed out while waiting are dropped, never sent. */
+  function take(): Pending[] {
+    let bytes = 0;
+    let end = 0;
+    const batch: Pending[] = [];
+    for (; end < waiting.length && batch.length < maxBatch; end += 1) {
+      const entry = waiting[end] as Pending;
+      if (entry.settled) continue;
+      if (batch.length > 0 && bytes + entry.bytes > maxBatchBytes) break;
+      bytes += entry.bytes;
+      batch.push(entry);
+    }
+    waiting.splice(0, end);
+    return batch;
+  }
+
+  function pump() {
+    scheduled = false;
+    while (inFlight < maxInFlight) {
+      const batch = take();
+      if (batch.length === 0) break;
+      inFlight += 1;
+      void send(batch).finally(() => {
+        inFlight -= 1;
+        schedule();
+      });
+    }
+  }
+
+  const redis = options.queues.connection as Redis & RecentDeliveriesCommand;
+  if (typeof redis.calhookRecentDeliveries !== 'function') {
+    redis.defineCommand('calhookRecentDeliveries', { numberOfKeys: 1, lua: RECENT_DELIVERIES });
+  }
+  /** Ids whose job Redis holds, not yet in the set: they go with the next batch's look-up. */
+  let unremembered: string[] = [];
+
+  /** One round trip: adds the ids queued since the last call, then answers which `ids` it holds. */
+  async function recentDeliveries(ids: string[]): Promise<boolean[]> {
+    const add = unremembered;
+    unremembered = [];
+    const seen = await redis.calhookRecentDeliveries(
+      recentKey,
+      Date.now(),
+      recent.ageMs,
+      recent.count,
+      add.length,
+      ...add,
+      ...ids,
+    );
+    return seen.map((flag: number) => flag === 1);
+  }
+
+  function remember(ids: string[]) {
+    unremembered.push(...ids);
+    // Nothing waiting to carry them: send them alone rather than hold them.
+    if (waiting.length === 0) {
+      recentDeliveries([]).catch((error: unknown) => options.onRecentError?.(error));
+    }
+  }
+
+  async function send(batch: Pending[]) {
+    const started = performance.now();
+    const summary = (duplicates: number, ok: boolean) =>
+      options.onBatch?.({
+        size: batch.length,
+        duplicates,
+        ms: performance.now() - started,
+        ok,
+      });
+    try {
+      const seen = await recentDeliveries(batch.map((entry) => entry.id));
+      // A delivery whose caller gave up while Redis was slow to answer was told 503: it is
+      // not queued now behind that answer's back (Calendly sends it again).
+      const fresh = batch.filter((entry, i) => !seen[i] && !entry.settled);
+      if (fresh.length > 0) {
+        // Types check the payload; the worker validates it against the catalog again.
+        await queue.add(
+          'ingest-deliveries',
+          { deliveries: fresh.map((entry) => entry.delivery) },
+          jobOptions,
+        );
+        remember(fresh.map((entry) => entry.id));
+      }
+      let duplicates = 0;
+      for (const [i, entry] of batch.entries()) {
+        if (seen[i]) duplicates += 1;
+        settle(entry, seen[i] ? 'duplicate' : 'queued');
+      }
+      summary(duplicates, true);
+    } catch (error) {
+      for (const entry of batch) settle(entry, { error });
+      summary(0, false);
+    }
+  }
+
+  return {
+    enqueue(delivery, id) {
+      const same = byId.get(id);
+      if (same) return same.promise.then(() => 'duplicate' as const);
+      let resolve!: Pending['resolve'];
+      let reject!: Pending['reject'];
+      const promise = new Promise<EnqueueOutcome>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      const entry: Pending = {
+        delivery,
+        id,
+        bytes: delivery.body.length,
+        promise,
+        resolve,
+        reject,
+        timer: undefined,
+        settled: false,
+      };
+      entry.timer = setTimeout(
+        () =>
+          settle(entry, {
+            error: new EnqueueTimeout(`no answer from Redis in ${options.timeoutMs} ms`),
+          }),
+        options.timeoutMs,
+      );
+      byId.set(id, entry);
+      waiting.push(entry);
+      schedule();
+      return promise;
+    },
+  };
+}
