@@ -1,11 +1,13 @@
 // End to end and worker throughput, each with its figure of comparison in the same run.
 //
 // 1. Worker drain: N signed-and-accepted deliveries are pre-loaded into the events queue with
-//    the worker stopped; the real worker process (apps/worker/src/server.ts) is started and
-//    the drain timed from the first to the last inbox row it processed. Baseline, same round:
-//    the same kind of rows (inbox + meeting + invitee) written with multi-row
-//    INSERT ... ON CONFLICT through drizzle/postgres.js, 500 per statement, two at a time:
-//    the database path's physical limit with no queue and no per-event logic.
+//    the worker stopped, one per job and then 8 per job (the receiver queues what arrives
+//    together as one job: ~7 a job at 16 concurrent senders); the real worker process
+//    (apps/worker/src/server.ts) is started and the drain timed from the first to the last
+//    inbox row it processed. Baseline, same round: the same kind of rows (inbox + meeting +
+//    invitee) written with multi-row INSERT ... ON CONFLICT through drizzle/postgres.js, 500
+//    per statement, two at a time: the database path's physical limit with no queue and no
+//    per-event logic.
 // 2. Steady load: receiver, worker and api run as their own processes; this process sends
 //    signed ~2 KB deliveries at a fixed rate (200/s, then 1,000/s) over 1,000 hooks and polls
 //    the api until each sampled delivery's meeting is listed: send -> visible latency.
@@ -15,7 +17,8 @@
 //
 // Env: DATABASE_URL (server; a bench database is created and dropped), REDIS_URL, BENCH_HOOKS,
 // BENCH_ROUNDS, BENCH_DURATION_S, BENCH_RATES (comma-separated, default 200,1000),
-// BENCH_STEADY_ROUNDS, BENCH_DRAIN_JOBS, BENCH_SAMPLES_PER_S (default 10), BENCH_LOG_DIR,
+// BENCH_STEADY_ROUNDS, BENCH_DRAIN_JOBS, BENCH_DRAIN_PER_JOB (deliveries per job, comma-separated,
+// default 1,8: one drain of each shape per round), BENCH_SAMPLES_PER_S (default 10), BENCH_LOG_DIR,
 // BENCH_SKIP_DRAIN=1, BENCH_SKIP_STEADY=1.
 import { createHash, randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
@@ -51,6 +54,7 @@ const ROUNDS = numberSetting('BENCH_ROUNDS', 3);
 const DURATION_S = numberSetting('BENCH_DURATION_S', 60);
 const DRAIN_JOBS = numberSetting('BENCH_DRAIN_JOBS', 20_000);
 const STEADY_ROUNDS = numberSetting('BENCH_STEADY_ROUNDS', ROUNDS);
+const DRAIN_PER_JOB = (process.env.BENCH_DRAIN_PER_JOB ?? '1,8').split(',').map(Number);
 const RATES = (process.env.BENCH_RATES ?? '200,1000').split(',').map(Number);
 const SAMPLES_PER_S = numberSetting('BENCH_SAMPLES_PER_S', 10);
 const POLLS_PER_TICK = 8;
@@ -125,28 +129,47 @@ async function startUpReconcile() {
   console.log(`start-up reconcile finished after ${Date.now() - started} ms`);
 }
 
-/** Preloads `count` jobs with the worker stopped, starts it, and times the drain. */
-async function workerDrain(hooks: BenchHook[], count: number) {
+/**
+ * Preloads `count` deliveries with the worker stopped, `perJob` to a job (1: `ingest-event`,
+ * one job per delivery; more: `ingest-deliveries`, as the receiver queues what arrives
+ * together), starts the worker, and times the drain.
+ */
+async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
   const queue = new Queue('events', { connection: redis, prefix });
-  const options = jobCatalog['ingest-event'].options;
   const after = await maxInboxId();
-  for (let i = 0; i < count; i += 500) {
-    const jobs = Array.from({ length: Math.min(500, count - i) }, () => {
-      const d = delivery(hooks);
-      return {
-        name: 'ingest-event',
-        data: {
-          hookId: d.hook.hookId,
-          connectionId: d.hook.connectionId,
-          body: d.body,
-          receivedAt: new Date().toISOString(),
-        },
-        opts: {
-          ...options,
-          jobId: createHash('sha256').update(`${d.hook.connectionId}\n${d.body}`).digest('hex'),
-        },
-      };
-    });
+  const queued = () => {
+    const d = delivery(hooks);
+    return {
+      hookId: d.hook.hookId,
+      connectionId: d.hook.connectionId,
+      body: d.body,
+      receivedAt: new Date().toISOString(),
+    };
+  };
+  for (let i = 0; i < count; i += 500 * perJob) {
+    const deliveries = Array.from({ length: Math.min(500 * perJob, count - i) }, queued);
+    const jobs = [];
+    for (let j = 0; j < deliveries.length; j += perJob) {
+      const group = deliveries.slice(j, j + perJob);
+      jobs.push(
+        perJob === 1
+          ? {
+              name: 'ingest-event',
+              data: group[0],
+              opts: {
+                ...jobCatalog['ingest-event'].options,
+                jobId: createHash('sha256')
+                  .update(`${group[0]?.connectionId}\n${group[0]?.body}`)
+                  .digest('hex'),
+              },
+            }
+          : {
+              name: 'ingest-deliveries',
+              data: { deliveries: group },
+              opts: jobCatalog['ingest-deliveries'].options,
+            },
+      );
+    }
     await queue.addBulk(jobs);
   }
   await queue.close();
@@ -366,48 +389,60 @@ try {
     const warm = await startWorker();
     await startUpReconcile();
     await warm.stop();
-    const drains: { round: number; worker: number; baseline: number; ratio: number }[] = [];
+    const drains: {
+      round: number;
+      perJob: number;
+      worker: number;
+      baseline: number;
+      ratio: number;
+    }[] = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
-      // Alternating which goes first, so neither always runs on the warmer machine.
-      let worker: Awaited<ReturnType<typeof workerDrain>>;
-      let baseline: Awaited<ReturnType<typeof batchedUpsertBaseline>>;
-      if (round % 2 === 1) {
-        worker = await workerDrain(hooks, DRAIN_JOBS);
-        baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
-      } else {
-        baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
-        worker = await workerDrain(hooks, DRAIN_JOBS);
+      for (const perJob of DRAIN_PER_JOB) {
+        // Alternating which goes first, so neither always runs on the warmer machine.
+        let worker: Awaited<ReturnType<typeof workerDrain>>;
+        let baseline: Awaited<ReturnType<typeof batchedUpsertBaseline>>;
+        if (round % 2 === 1) {
+          worker = await workerDrain(hooks, DRAIN_JOBS, perJob);
+          baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
+        } else {
+          baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
+          worker = await workerDrain(hooks, DRAIN_JOBS, perJob);
+        }
+        const row = {
+          round,
+          perJob,
+          worker: worker.eventsPerSecond,
+          baseline: baseline.eventsPerSecond,
+          ratio: round2(worker.eventsPerSecond / baseline.eventsPerSecond),
+        };
+        drains.push(row);
+        console.log(
+          JSON.stringify({
+            ...row,
+            workerSeconds: worker.seconds,
+            applied: worker.applied,
+            meanBatch: worker.meanBatch,
+            baselineSeconds: baseline.seconds,
+          }),
+        );
+        // Only the events queue: wiping the reconcile queue too would make the next start
+        // reconcile every connection again, inside the next drain.
+        await dropPrefix(redis, `${prefix}:events`);
       }
-      const row = {
-        round,
-        worker: worker.eventsPerSecond,
-        baseline: baseline.eventsPerSecond,
-        ratio: round2(worker.eventsPerSecond / baseline.eventsPerSecond),
-      };
-      drains.push(row);
-      console.log(
-        JSON.stringify({
-          ...row,
-          workerSeconds: worker.seconds,
-          applied: worker.applied,
-          meanBatch: worker.meanBatch,
-          baselineSeconds: baseline.seconds,
-        }),
-      );
-      // Only the events queue: wiping the reconcile queue too would make the next start
-      // reconcile every connection again, inside the next drain.
-      await dropPrefix(redis, `${prefix}:events`);
     }
     console.log(
-      `\nworker drain: ${DRAIN_JOBS} jobs per round, ${ROUNDS} rounds, ` +
+      `\nworker drain: ${DRAIN_JOBS} deliveries per round, ${ROUNDS} rounds, ` +
         `WORKER_CONCURRENCY ${process.env.WORKER_CONCURRENCY ?? 'default'}`,
     );
     console.table(drains);
-    console.log(
-      `worker median ${median(drains.map((d) => d.worker))} events/s (goal >= 2000); ` +
-        `batched-upsert baseline median ${median(drains.map((d) => d.baseline))} events/s; ` +
-        `ratio worker/baseline median ${round2(median(drains.map((d) => d.ratio)))}`,
-    );
+    for (const perJob of DRAIN_PER_JOB) {
+      const mine = drains.filter((d) => d.perJob === perJob);
+      console.log(
+        `${perJob} per job: worker median ${median(mine.map((d) => d.worker))} events/s (goal >= 2000); ` +
+          `batched-upsert baseline median ${median(mine.map((d) => d.baseline))} events/s; ` +
+          `ratio worker/baseline median ${round2(median(mine.map((d) => d.ratio)))}`,
+      );
+    }
   }
 
   if (process.env.BENCH_SKIP_STEADY !== '1') {

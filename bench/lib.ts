@@ -279,6 +279,33 @@ export function sampleRss(pid: number, everyMs = 250): () => { peak: number; med
   };
 }
 
+/**
+ * CPU seconds (user + system) a process has used, from /proc/<pid>/stat. Unlike throughput it
+ * does not count time the machine's host took away (steal), so it compares servers fairly on a
+ * noisy shared machine. NaN where /proc is missing.
+ */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state: utime, stime are
+    // fields 14 and 15 of the whole line, 12 and 13 after the closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return ticks / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds Redis has used (INFO cpu: used_cpu_user + used_cpu_sys). */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1]);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
 export const mib = (bytes: number) => round1(bytes / 2 ** 20);
 
 export function printTable(rows: Record<string, string | number>[]): void {

@@ -1,5 +1,7 @@
 // Memory per unit of work, from before/after differences (medians of several rounds):
-//   - Redis bytes per queued ingest-event job (~2 KB delivery), INFO memory used_memory;
+//   - Redis bytes per queued ingest-event job (~2 KB delivery), INFO memory used_memory; and
+//     per delivery queued as the receiver now does, 8 to an ingest-deliveries job, with its
+//     entry in the recent-deliveries set;
 //   - Redis bytes per connection: what calhook keeps for each connection between runs
 //     (its pending refresh-token job with its deduplication key, and one completed
 //     reconcile-connection job kept for an hour);
@@ -60,6 +62,7 @@ try {
   const [hook] = await seedHooks(handle.db, newEncryptionKey().sealer, 1);
   if (!hook) throw new Error('seed failed');
   const perJob: number[] = [];
+  const perBatchedDelivery: number[] = [];
   const perConnection: number[] = [];
   const perMeeting: number[] = [];
 
@@ -90,6 +93,43 @@ try {
       await queue.close();
     });
     perJob.push(jobBytes / JOBS);
+
+    // As the receiver queues them now: 8 deliveries to a job (~7 at 16 concurrent senders),
+    // each also remembered in the recent-deliveries set for an hour.
+    const batchedBytes = await redisDelta(benchPrefix('mem'), async (prefix) => {
+      const queue = new Queue('events', { connection: redis, prefix });
+      const recent = `${prefix}:events:recent-deliveries`;
+      for (let i = 0; i < JOBS; i += 4_000) {
+        const deliveries = Array.from({ length: Math.min(4_000, JOBS - i) }, () => {
+          seq += 1;
+          const { body } = inviteeCreatedBody(hook.calendlyUserUri, seq);
+          return {
+            hookId: hook.hookId,
+            connectionId: hook.connectionId,
+            body,
+            receivedAt: new Date().toISOString(),
+          };
+        });
+        const jobs = [];
+        for (let j = 0; j < deliveries.length; j += 8) {
+          jobs.push({
+            name: 'ingest-deliveries',
+            data: { deliveries: deliveries.slice(j, j + 8) },
+            opts: jobCatalog['ingest-deliveries'].options,
+          });
+        }
+        await queue.addBulk(jobs);
+        await redis.zadd(
+          recent,
+          ...deliveries.flatMap((d) => [
+            Date.now(),
+            createHash('sha256').update(`${d.connectionId}\n${d.body}`).digest('hex'),
+          ]),
+        );
+      }
+      await queue.close();
+    });
+    perBatchedDelivery.push(batchedBytes / JOBS);
 
     const connectionBytes = await redisDelta(benchPrefix('mem'), async (prefix) => {
       const connectionsQueue = new Queue('connections', { connection: redis, prefix });
@@ -147,6 +187,7 @@ try {
       JSON.stringify({
         round,
         redisBytesPerJob: Math.round(perJob.at(-1) ?? 0),
+        redisBytesPerBatchedDelivery: Math.round(perBatchedDelivery.at(-1) ?? 0),
         redisBytesPerConnection: Math.round(perConnection.at(-1) ?? 0),
         postgresBytesPerMeeting: Math.round(perMeeting.at(-1) ?? 0),
       }),
@@ -157,6 +198,8 @@ try {
   );
   console.table({
     'Redis bytes per queued ingest-event job': Math.round(median(perJob)),
+    'Redis bytes per delivery queued 8 to an ingest-deliveries job, + recent-set entry':
+      Math.round(median(perBatchedDelivery)),
     'Redis bytes per connection (refresh job + kept reconcile job)': Math.round(
       median(perConnection),
     ),

@@ -7,7 +7,8 @@
 //   BENCH_ROUNDS=5 BENCH_DURATION_S=15 BENCH_CONNECTIONS=32 node bench/receiver.ts
 //
 // Env: DATABASE_URL (a server; a bench database is created and dropped), REDIS_URL,
-// BENCH_HOOKS (1000), BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS.
+// BENCH_HOOKS (1000), BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS,
+// BENCH_TARGETS (default bare,minimal,calhook; ratios need the targets they name).
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { Redis } from 'ioredis';
 import { signatureHeader } from '../packages/webhooks/src/index.ts';
 import {
   benchPrefix,
+  cpuSecondsOf,
   createDatabase,
   describeMachine,
   dropPrefix,
@@ -24,6 +26,7 @@ import {
   mib,
   newEncryptionKey,
   numberSetting,
+  redisCpuSeconds,
   redisUrl,
   round1,
   round2,
@@ -41,7 +44,7 @@ const WARMUP_S = numberSetting('BENCH_WARMUP_S', 2);
 const CONNECTIONS = numberSetting('BENCH_CONNECTIONS', 16);
 
 type Target = 'bare' | 'minimal' | 'calhook';
-const targets: Target[] = ['bare', 'minimal', 'calhook'];
+const targets = (process.env.BENCH_TARGETS ?? 'bare,minimal,calhook').split(',') as Target[];
 const ports: Record<Target, number> = { bare: 4101, minimal: 4102, calhook: 4103 };
 
 const machine = await describeMachine();
@@ -57,9 +60,14 @@ interface Sample {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time per request, host steal excluded: the server process, and Redis. */
+  serverCpuUs: number;
+  redisCpuUs: number;
   non2xx: number;
   errors: number;
   rssPeakMiB: number;
+  /** calhook only: deliveries per queued job, warm-up included (its /metrics). */
+  meanBatch?: number;
 }
 const samples: Sample[] = [];
 
@@ -131,6 +139,17 @@ try {
     );
   };
 
+  /** Deliveries per job since the receiver started, from its own histogram. */
+  const meanEnqueueBatch = async (port: number) => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    return round1(
+      value('calhook_webhook_enqueue_batch_size_sum') /
+        value('calhook_webhook_enqueue_batch_size_count'),
+    );
+  };
+
   const load = (port: number, seconds: number) =>
     autocannon({
       url: `http://127.0.0.1:${port}`,
@@ -146,8 +165,13 @@ try {
       const child = await start(target);
       await load(ports[target], WARMUP_S);
       const stopRss = sampleRss(child.pid);
+      const cpuBefore = [cpuSecondsOf(child.pid), await redisCpuSeconds(redis)] as const;
       const result = await load(ports[target], DURATION_S);
+      const cpuAfter = [cpuSecondsOf(child.pid), await redisCpuSeconds(redis)] as const;
       const rss = stopRss();
+      const perRequestUs = (i: 0 | 1) =>
+        Math.round(((cpuAfter[i] - cpuBefore[i]) * 1e6) / Math.max(1, result.requests.total));
+      const meanBatch = target === 'calhook' ? await meanEnqueueBatch(ports[target]) : undefined;
       await child.stop();
       const sample: Sample = {
         target,
@@ -155,9 +179,12 @@ try {
         rps: Math.round(result.requests.average),
         p50: result.latency.p50,
         p99: result.latency.p99,
+        serverCpuUs: perRequestUs(0),
+        redisCpuUs: perRequestUs(1),
         non2xx: result.non2xx,
         errors: result.errors + result.timeouts,
         rssPeakMiB: mib(rss.peak),
+        ...(meanBatch === undefined ? {} : { meanBatch }),
       };
       samples.push(sample);
       console.log(JSON.stringify(sample));
@@ -173,6 +200,8 @@ try {
       'req/s (median)': median(mine.map((s) => s.rps)),
       'p50 ms': median(mine.map((s) => s.p50)),
       'p99 ms': median(mine.map((s) => s.p99)),
+      'server CPU µs/req': median(mine.map((s) => s.serverCpuUs)),
+      'Redis CPU µs/req': median(mine.map((s) => s.redisCpuUs)),
       'RSS peak MiB': median(mine.map((s) => s.rssPeakMiB)),
       'non-2xx': mine.reduce((a, s) => a + s.non2xx, 0),
       errors: mine.reduce((a, s) => a + s.errors, 0),
