@@ -34,7 +34,12 @@ let sealer: Sealer;
 
 function build(
   queues: Queues,
-  options: { enqueueTimeoutMs?: number; graceMs?: number; logger?: Logger } = {},
+  options: {
+    enqueueTimeoutMs?: number;
+    graceMs?: number;
+    logger?: Logger;
+    cacheTtlMs?: number;
+  } = {},
 ) {
   return buildReceiverApp({
     logger: options.logger ?? createLogger({ level: 'silent' }),
@@ -43,7 +48,7 @@ function build(
       sealer,
       appSigningKey: APP_KEY,
       gracePeriodMs: options.graceMs ?? 60_000,
-      cacheTtlMs: 0,
+      cacheTtlMs: options.cacheTtlMs ?? 0,
       now: () => NOW,
     }),
     queues,
@@ -163,6 +168,22 @@ describe('with Redis up', () => {
   it('accepts the app-level key', async () => {
     const response = await app.inject(delivery(hook, { key: APP_KEY }));
     expect(response.statusCode).toBe(200);
+  });
+
+  it('keeps accepting both keys, in any order, from a cached hook', async () => {
+    const cached = build(queues, { cacheTtlMs: 60_000 });
+    try {
+      // The app key signing first puts it first in the cached answer; the hook's own key
+      // must still be accepted after that, and a stranger's refused.
+      const keys = [APP_KEY, hook.signingKey, APP_KEY, hook.signingKey, hook.signingKey];
+      for (const key of keys) {
+        expect((await cached.inject(delivery(hook, { key }))).statusCode).toBe(200);
+      }
+      const stranger = await cached.inject(delivery(hook, { key: 'someone-else' }));
+      expect(stranger.statusCode).toBe(401);
+    } finally {
+      await cached.close();
+    }
   });
 
   it.each([

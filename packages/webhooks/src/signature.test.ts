@@ -36,7 +36,11 @@ const verifyAt = (v: (typeof vectors)[number], header: string, rawBody: Uint8Arr
 describe('shared vectors', () => {
   it.each(vectors)('computes $digest', (v) => {
     expect(computeSignature(v.key, v.t, v.body).toString('hex')).toBe(v.digest);
-    expect(verifyAt(v, `t=${v.t},v1=${v.digest}`)).toEqual({ ok: true, timestamp: v.t });
+    expect(verifyAt(v, `t=${v.t},v1=${v.digest}`)).toEqual({
+      ok: true,
+      timestamp: v.t,
+      keyIndex: 0,
+    });
   });
 
   it('keeps body2 byte-exact, trailing newline and UTF-8 included', () => {
@@ -142,8 +146,8 @@ describe('tolerance', () => {
 
 describe('keys', () => {
   const body = Buffer.from('{"event":"invitee.created"}');
-  it('accepts any of the hook key, the app key and a replaced key', () => {
-    for (const signer of ['hook', 'app', 'old']) {
+  it('accepts any of the hook key, the app key and a replaced key, naming which signed', () => {
+    for (const [index, signer] of ['hook', 'app', 'old'].entries()) {
       const header = signatureHeader(signer, 100, body);
       expect(
         verifySignature({
@@ -152,8 +156,8 @@ describe('keys', () => {
           keys: ['hook', 'app', 'old'],
           toleranceSeconds: 180,
           now: 100_000,
-        }).ok,
-      ).toBe(true);
+        }),
+      ).toEqual({ ok: true, timestamp: 100, keyIndex: index });
     }
   });
   it('refuses a key that is not listed, and an empty key list', () => {

@@ -9,8 +9,8 @@ export type SignatureFailure =
   | 'no_matching_key';
 
 export type SignatureResult =
-  | { ok: true; timestamp: number }
-  | { ok: false; reason: SignatureFailure };
+  /** `keyIndex`: which of the keys signed it. */
+  { ok: true; timestamp: number; keyIndex: number } | { ok: false; reason: SignatureFailure };
 
 export interface ParsedSignatureHeader {
   timestamp: number;
@@ -73,7 +73,9 @@ export interface VerifyInput {
 
 /**
  * Verifies a Calendly delivery over its raw bytes. The timestamp is checked before any HMAC is
- * computed, and every comparison is constant-time.
+ * computed, and every comparison is constant-time. Keys are tried in order and the first that
+ * signed the body ends the search: a refused signature is compared with every key and digest,
+ * and how soon a valid one matched tells its sender only which key they used.
  */
 export function verifySignature(input: VerifyInput): SignatureResult {
   if (input.header === undefined || input.header.trim() === '') {
@@ -86,15 +88,14 @@ export function verifySignature(input: VerifyInput): SignatureResult {
   if (age > input.toleranceSeconds) return { ok: false, reason: 'stale_timestamp' };
   if (-age > input.toleranceSeconds) return { ok: false, reason: 'future_timestamp' };
 
-  let matched = false;
-  for (const key of input.keys) {
+  for (const [keyIndex, key] of input.keys.entries()) {
     const expected = computeSignature(key, parsed.timestamp, input.rawBody);
+    let matched = false;
     for (const digest of parsed.digests) {
-      // No early exit: every key and digest is compared, so timing tells nothing about which.
+      // Every digest of the header is compared, so timing does not tell which one matched.
       if (timingSafeEqual(expected, digest)) matched = true;
     }
+    if (matched) return { ok: true, timestamp: parsed.timestamp, keyIndex };
   }
-  return matched
-    ? { ok: true, timestamp: parsed.timestamp }
-    : { ok: false, reason: 'no_matching_key' };
+  return { ok: false, reason: 'no_matching_key' };
 }
