@@ -29,7 +29,10 @@ export interface HookKeyResolverOptions {
    * a disconnect reaches the receiver within this time. Default 5 s; 0 reads on every call.
    */
   cacheTtlMs?: number;
-  /** Age at which an answer in use is re-read in the background; default 2 s. */
+  /**
+   * Age at which an answer in use is re-read in the background; default 3 s, which leaves the
+   * re-read 2 s to finish before the answer may no longer be used.
+   */
   refreshAfterMs?: number;
   maxCacheEntries?: number;
   now?: () => number;
@@ -79,7 +82,7 @@ interface Entry {
  */
 export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyResolver {
   const ttl = options.cacheTtlMs ?? 5_000;
-  const refreshAfter = Math.min(options.refreshAfterMs ?? 2_000, ttl);
+  const refreshAfter = Math.min(options.refreshAfterMs ?? 3_000, ttl);
   // A refresh whose answers were all just confirmed should not be followed by a string of tiny
   // ones for answers that happened to age a moment later.
   const refreshGap = refreshAfter / 4;
@@ -91,7 +94,7 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
   let lastRefreshAt = Number.NEGATIVE_INFINITY;
 
   const replaced = alias(webhookHooks, 'replaced');
-  // Built once: a refresh runs every ~2 s with ~1,000 ids, and building the query each time
+  // Built once: a refresh runs every ~3 s with ~1,000 ids, and building the query each time
   // cost more than running it. The ids go as one array parameter: one prepared statement for
   // any count, and no per-id parameter for the query builder to check.
   const byIds = options.db
