@@ -198,8 +198,9 @@ try {
   );
   console.table({
     'Redis bytes per queued ingest-event job': Math.round(median(perJob)),
-    'Redis bytes per delivery queued 8 to an ingest-deliveries job, + recent-set entry':
-      Math.round(median(perBatchedDelivery)),
+    'Redis bytes per delivery queued 8 to an ingest-deliveries job, + recent-set entry': Math.round(
+      median(perBatchedDelivery),
+    ),
     'Redis bytes per connection (refresh job + kept reconcile job)': Math.round(
       median(perConnection),
     ),
