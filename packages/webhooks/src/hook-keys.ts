@@ -58,6 +58,22 @@ interface HookRow {
   replacedRetiredAt: Date | null;
 }
 
+const sameTime = (a: Date | null, b: Date | null) =>
+  (a?.getTime() ?? null) === (b?.getTime() ?? null);
+
+/** Whether two reads of a hook give the same answer (at the same instant). */
+function sameRow(a: HookRow, b: HookRow): boolean {
+  return (
+    a.connectionId === b.connectionId &&
+    a.connectionStatus === b.connectionStatus &&
+    a.signingKeyEnc === b.signingKeyEnc &&
+    a.replacesHookId === b.replacesHookId &&
+    a.replacedKeyEnc === b.replacedKeyEnc &&
+    sameTime(a.retiredAt, b.retiredAt) &&
+    sameTime(a.replacedRetiredAt, b.replacedRetiredAt)
+  );
+}
+
 interface Entry {
   /** When the read that confirmed this answer started. */
   checkedAt: number;
@@ -219,8 +235,13 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
       for (const [hookId, entry] of chunk) {
         // Forgotten, or read again on the request path meanwhile: that answer stands.
         if (cache.get(hookId) !== entry || entry.checkedAt > startedAt) continue;
-        entry.row = rows.get(hookId);
+        const row = rows.get(hookId);
         entry.checkedAt = startedAt;
+        // Nearly every re-read finds the row as it was: the answer, already derived, is kept
+        // (only the deadline of a grace period moves it, in resolve). Deriving it again would
+        // make a thousand new long-lived objects every few seconds for the collector.
+        if (row && entry.row && sameRow(row, entry.row)) continue;
+        entry.row = row;
         derive(entry, derivedAt);
       }
     }
