@@ -16,6 +16,13 @@ const delivery = z.object({
   receivedAt: isoDate,
 });
 
+/** Both ingest jobs: 9 retries over ~8.5 minutes, then kept failed for two weeks to replay. */
+const ingestRetries = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnFail: { age: 14 * 86_400 },
+} as const satisfies JobsOptions;
+
 /**
  * The job catalog: every job name with its payload schema, queue and retry policy. Producers
  * enqueue through it; the worker's processor map must cover every name (checked by the compiler).
@@ -27,12 +34,10 @@ export const jobCatalog = {
     // flight, in arrival order, as one job (one Redis script per batch, not per delivery).
     payload: z.object({ deliveries: z.array(delivery).min(1) }),
     options: {
-      attempts: 10,
-      backoff: { type: 'exponential', delay: 1_000 },
+      ...ingestRetries,
       // A delivery's duplicates are caught by the receiver's recent-deliveries set and, for
       // good, by the inbox's content hash: completed batches are kept only to be looked at.
       removeOnComplete: { age: 3_600, count: 1_000 },
-      removeOnFail: { age: 14 * 86_400 },
     },
     doneLogLevel: 'debug',
   },
@@ -41,12 +46,7 @@ export const jobCatalog = {
     // One delivery per job: what receivers before batching queued, and still worked, so jobs
     // queued by an older receiver drain after an upgrade.
     payload: delivery,
-    options: {
-      attempts: 10,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: 3_600, count: 100_000 },
-      removeOnFail: { age: 14 * 86_400 },
-    },
+    options: { ...ingestRetries, removeOnComplete: { age: 3_600, count: 100_000 } },
     // Thousands a second under load: the worker logs one line per batch instead.
     doneLogLevel: 'debug',
   },
