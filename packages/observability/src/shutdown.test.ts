@@ -8,6 +8,8 @@ describe('isLostConnection', () => {
     'CONNECTION_CLOSED',
     'CONNECTION_DESTROYED',
     'CONNECTION_ENDED',
+    'ECONNRESET',
+    'EPIPE',
     '57P01',
     '57P02',
     '57P03',

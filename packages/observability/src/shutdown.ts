@@ -31,13 +31,16 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs = 
   process.once('SIGINT', handler);
 }
 
-// postgres.js's own codes for a dead socket, and the SQLSTATEs Postgres sends as it drops a
-// session: class 08 (connection exception) and 57P01–57P03 (terminated by an administrator,
-// a crash or a restart).
+// postgres.js's own codes for a dead socket, the socket's own errors when the server end
+// resets it first (seen in CI: a backend terminated mid-batch surfaced as `read ECONNRESET`),
+// and the SQLSTATEs Postgres sends as it drops a session: class 08 (connection exception) and
+// 57P01–57P03 (terminated by an administrator, a crash or a restart).
 const LOST_CONNECTION = new Set([
   'CONNECTION_CLOSED',
   'CONNECTION_DESTROYED',
   'CONNECTION_ENDED',
+  'ECONNRESET',
+  'EPIPE',
   '57P01',
   '57P02',
   '57P03',
