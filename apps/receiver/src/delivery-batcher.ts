@@ -6,10 +6,8 @@
 //
 // One job per delivery cost one BullMQ script run, with its ~20 keys and arguments, per
 // delivery, in this process and in Redis; a batch pays that once (BENCHMARKS.md).
-import { type JobPayload, jobCatalog, type Queues } from '@calhook/queue';
+import { jobCatalog, type QueuedDelivery, type Queues } from '@calhook/queue';
 import type { Redis } from 'ioredis';
-
-export type QueuedDelivery = JobPayload<'ingest-event'>;
 
 /** The delivery is in Redis: in the job just added, or in one added before (a duplicate). */
 export type EnqueueOutcome = 'queued' | 'duplicate';

@@ -5,7 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { connections, type DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger } from '@calhook/observability';
-import { createProducerRedis, createQueues, type JobPayload, type Queues } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  type JobPayload,
+  type QueuedDelivery,
+  type Queues,
+} from '@calhook/queue';
 import {
   captureLogs,
   eventually,
@@ -23,7 +29,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReceiverApp } from '../src/app.ts';
-import type { QueuedDelivery } from '../src/delivery-batcher.ts';
 
 const APP_KEY = 'app-level-signing-key';
 const NOW = Date.UTC(2026, 10, 21, 12, 0, 0);

@@ -117,3 +117,5 @@ export const jobCatalog = {
 
 export type JobName = keyof typeof jobCatalog;
 export type JobPayload<N extends JobName> = z.output<(typeof jobCatalog)[N]['payload']>;
+/** One delivery as queued: an `ingest-event` job, or one entry of an `ingest-deliveries` job. */
+export type QueuedDelivery = JobPayload<'ingest-event'>;

@@ -2,6 +2,7 @@ export {
   type JobName,
   type JobPayload,
   jobCatalog,
+  type QueuedDelivery,
   type QueueName,
   queueNames,
 } from './catalog.ts';

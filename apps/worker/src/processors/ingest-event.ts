@@ -6,9 +6,7 @@ import {
   type IngestResult,
 } from '@calhook/meetings';
 import type { Logger } from '@calhook/observability';
-import type { JobPayload, Processor } from '@calhook/queue';
-
-type QueuedDelivery = JobPayload<'ingest-event'>;
+import type { Processor, QueuedDelivery } from '@calhook/queue';
 
 /**
  * The ingest jobs: `ingest-deliveries` (what the receiver queues, one job per batch of
