@@ -73,7 +73,7 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
     batcher: createDeliveryBatcher({
       queues: deps.queues,
       timeoutMs: deps.enqueueTimeoutMs ?? 2_000,
-      onBatch: (batch) => metrics.enqueueBatchSize.observe(batch.size),
+      onBatch: (size) => metrics.enqueueBatchSize.observe(size),
       onRecentError: (error) =>
         deps.logger.warn({ err: error }, 'could not remember queued deliveries'),
     }),
