@@ -143,6 +143,19 @@ describe('createHookKeyResolver', () => {
     expect(queries - q0).toBe(22);
   });
 
+  it('tries first, for the cached hook, the key that signed its last delivery', async () => {
+    const [hook] = await seed(1);
+    if (!hook) throw new Error('no hook');
+    const r = resolver({ appSigningKey: 'app-key' });
+    const first = await r.resolve(hook.hookId);
+    if (first.kind !== 'accept') throw new Error(`expected accept, got ${first.kind}`);
+    expect(first.keys).toEqual([hook.signingKey, 'app-key']);
+    r.signedWith(first, 1);
+    expect(await r.resolve(hook.hookId)).toMatchObject({ keys: ['app-key', hook.signingKey] });
+    r.signedWith(first, 0);
+    expect(await r.resolve(hook.hookId)).toMatchObject({ keys: ['app-key', hook.signingKey] });
+  });
+
   it('reads the same hook once for concurrent first calls', async () => {
     const [hook] = await seed(1);
     const r = resolver();

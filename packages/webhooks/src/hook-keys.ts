@@ -9,8 +9,17 @@ export type HookLookup =
   | { kind: 'gone' }
   | { kind: 'accept'; hookId: string; connectionId: string; keys: string[] };
 
+/** A hook whose deliveries are accepted, with the keys that may sign them. */
+export type AcceptedHook = Extract<HookLookup, { kind: 'accept' }>;
+
 export interface HookKeyResolver {
   resolve(hookId: string): Promise<HookLookup>;
+  /**
+   * Says which of an answer's keys signed a delivery. Answers are shared by a hook's
+   * deliveries while cached, so that key is tried first from then on: an OAuth app signs with
+   * its app key, not the hook's own, and each delivery then costs one HMAC, not one per key.
+   */
+  signedWith(hook: AcceptedHook, keyIndex: number): void;
   /** Drops a cached answer, e.g. after a disconnect in the same process. */
   forget(hookId: string): void;
   /** Resolves once no background refresh is running; call before closing the database. */
@@ -267,6 +276,11 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
       if (at - entry.checkedAt >= refreshAfter && entry.row) startRefresh(at);
       if (at > entry.until) derive(entry, at);
       return entry.answer;
+    },
+    signedWith(hook, keyIndex) {
+      if (keyIndex <= 0) return;
+      const [key] = hook.keys.splice(keyIndex, 1);
+      if (key !== undefined) hook.keys.unshift(key);
     },
     forget(hookId) {
       cache.delete(hookId);

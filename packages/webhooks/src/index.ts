@@ -1,5 +1,6 @@
 export { callbackUrl, newHookId, newSigningKey } from './hook-id.ts';
 export {
+  type AcceptedHook,
   createHookKeyResolver,
   type HookKeyResolver,
   type HookKeyResolverOptions,

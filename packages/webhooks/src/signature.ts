@@ -9,8 +9,13 @@ export type SignatureFailure =
   | 'no_matching_key';
 
 export type SignatureResult =
-  /** `keyIndex`: which of the keys signed it. */
-  { ok: true; timestamp: number; keyIndex: number } | { ok: false; reason: SignatureFailure };
+  | {
+      ok: true;
+      timestamp: number;
+      /** Which of the keys signed it. */
+      keyIndex: number;
+    }
+  | { ok: false; reason: SignatureFailure };
 
 export interface ParsedSignatureHeader {
   timestamp: number;

@@ -87,18 +87,12 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
         metrics?.signatureFailures.inc({ reason: verdict.reason });
         return reply.code(401).send({ error: 'invalid_signature', reason: verdict.reason });
       }
-      if (verdict.keyIndex > 0) {
-        // The cached answer is shared by this hook's deliveries: the key that signs them is
-        // tried first from now on (an OAuth app signs with its app key, not the hook's own),
-        // so each costs one HMAC instead of one per key.
-        const [key] = lookup.keys.splice(verdict.keyIndex, 1);
-        if (key !== undefined) lookup.keys.unshift(key);
-      }
+      options.hooks.signedWith(lookup, verdict.keyIndex);
 
       const body = rawBody.toString('utf8');
       // Same bytes for the same connection give the same id: a retried delivery that arrives
       // while the first is waiting, or remembered as queued, is not queued twice.
-      const jobId = createHash('sha256')
+      const deliveryId = createHash('sha256')
         .update(`${lookup.connectionId}\n`)
         .update(rawBody)
         .digest('hex');
@@ -112,7 +106,7 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
             body,
             receivedAt: new Date(options.now()).toISOString(),
           },
-          jobId,
+          deliveryId,
         );
         enqueued?.observe(enqueueSeconds());
       } catch (error) {
