@@ -44,8 +44,11 @@ const WARMUP_S = numberSetting('BENCH_WARMUP_S', 2);
 const CONNECTIONS = numberSetting('BENCH_CONNECTIONS', 16);
 
 type Target = 'bare' | 'minimal' | 'calhook';
-const targets = (process.env.BENCH_TARGETS ?? 'bare,minimal,calhook').split(',') as Target[];
 const ports: Record<Target, number> = { bare: 4101, minimal: 4102, calhook: 4103 };
+const targets = (process.env.BENCH_TARGETS ?? 'bare,minimal,calhook').split(',') as Target[];
+for (const target of targets) {
+  if (!(target in ports)) throw new Error(`BENCH_TARGETS: unknown server "${target}"`);
+}
 
 const machine = await describeMachine();
 console.log('machine', machine);
