@@ -3,7 +3,8 @@
 // Benchmarks are scripts, so they read process.env here; packages never do.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
@@ -204,6 +205,7 @@ export async function startNode(
   env: Record<string, string>,
   options: { readyUrl: string; args?: string[]; nodeArgs?: string[]; logFile?: string },
 ): Promise<Child> {
+  if (options.logFile) mkdirSync(dirname(options.logFile), { recursive: true });
   const out = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
   const child = spawn(
     process.execPath,

@@ -4,8 +4,8 @@
 // however many there are, with the merge rules folded in memory in between.
 import { createHash } from 'node:crypto';
 import { type InviteeRow, invitees, type MeetingRow, meetings, type Tx } from '@calhook/db';
-import { and, or, sql } from 'drizzle-orm';
-import { anyOf, jsonRecordset, setFromExcluded } from './bulk-sql.ts';
+import { and, isNotNull, sql } from 'drizzle-orm';
+import { jsonRecordset, pairsIn, setFromExcluded } from './bulk-sql.ts';
 import {
   type InviteeRecord,
   type MeetingRecord,
@@ -109,6 +109,12 @@ interface TrackedInvitee extends Tracked<InviteeRecord> {
 
 const keyOf = (connectionId: string, uri: string) => `${connectionId}\n${uri}`;
 
+function dedupeById<R extends { id: string }>(rows: R[]): R[] {
+  const byId = new Map<string, R>();
+  for (const row of rows) byId.set(row.id, row);
+  return [...byId.values()];
+}
+
 const MEETING_FIELDS = [
   'name',
   'status',
@@ -197,39 +203,55 @@ export async function applyInviteeObservations(
     ]),
   );
 
-  const connectionIds = planned.map((p) => p.connectionId);
-  const selves = planned.map((p) => p.self);
-  // Filtered per column, not per pair: a row of another connection of the batch may come back
-  // too, and is simply never looked up (every map below is keyed by connection).
+  const selves = planned.map((p): [string, string] => [p.connectionId, p.self]);
   const storedMeetings = await tx
     .select()
     .from(meetings)
     .where(
-      and(
-        anyOf(meetings.connectionId, connectionIds),
-        anyOf(
-          meetings.calendlyEventUri,
-          planned.map((p) => p.observation.meeting.calendlyEventUri),
-        ),
+      pairsIn(
+        meetings.connectionId,
+        meetings.calendlyEventUri,
+        planned.map((p) => [p.connectionId, p.observation.meeting.calendlyEventUri]),
       ),
     );
-  // The invitees named, the ones they link to, and the ones already linking to them.
-  const storedInvitees = await tx
-    .select()
-    .from(invitees)
-    .where(
-      and(
-        anyOf(invitees.connectionId, connectionIds),
-        or(
-          anyOf(
-            invitees.calendlyInviteeUri,
-            planned.flatMap((p) => [p.self, ...p.linked]),
+  // The invitees named, the ones they link to, and the ones already linking to them: one
+  // index walk each (the link columns have partial indexes), a row found twice kept once.
+  const storedInvitees = dedupeById(
+    await tx
+      .select()
+      .from(invitees)
+      .where(
+        pairsIn(
+          invitees.connectionId,
+          invitees.calendlyInviteeUri,
+          planned.flatMap((p) =>
+            [p.self, ...p.linked].map((uri): [string, string] => [p.connectionId, uri]),
           ),
-          anyOf(invitees.oldInviteeUri, selves),
-          anyOf(invitees.newInviteeUri, selves),
         ),
+      )
+      .unionAll(
+        tx
+          .select()
+          .from(invitees)
+          .where(
+            and(
+              isNotNull(invitees.oldInviteeUri),
+              pairsIn(invitees.connectionId, invitees.oldInviteeUri, selves),
+            ),
+          ),
+      )
+      .unionAll(
+        tx
+          .select()
+          .from(invitees)
+          .where(
+            and(
+              isNotNull(invitees.newInviteeUri),
+              pairsIn(invitees.connectionId, invitees.newInviteeUri, selves),
+            ),
+          ),
       ),
-    );
+  );
 
   const meetingRows = new Map<string, Tracked<MeetingRecord>>();
   for (const row of storedMeetings) {

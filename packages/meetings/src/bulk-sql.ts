@@ -24,6 +24,28 @@ export function anyOf(column: Column, values: readonly unknown[]): SQL {
   return sql`${column} = any(${sql.param([...new Set(values)])})`;
 }
 
+/**
+ * `(a, b) in (select * from unnest($1::type[], $2::type[]))`: the rows matching any of the
+ * pairs. Filtering each column by its own list lets the planner guess that a large part of
+ * the table matches (200 connections of 1,000 are a fifth of it) and scan all of it, a cost
+ * that grows with the table; a list of pairs is a semi-join it walks through the index on
+ * (a, b), one lookup per pair, however large the table grows.
+ */
+export function pairsIn(a: Column, b: Column, pairs: readonly (readonly [string, string])[]): SQL {
+  const seen = new Set<string>();
+  const as: string[] = [];
+  const bs: string[] = [];
+  for (const [x, y] of pairs) {
+    const key = `${x}\n${y}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    as.push(x);
+    bs.push(y);
+  }
+  const cast = (column: Column) => sql.raw(`${recordType(column)}[]`);
+  return sql`(${a}, ${b}) in (select * from unnest(${sql.param(as)}::${cast(a)}, ${sql.param(bs)}::${cast(b)}))`;
+}
+
 // A serial column is an integer with a default; as a record's column it is the integer.
 const recordType = (column: Column) =>
   column
