@@ -7,7 +7,8 @@
 //    inbox row it processed. Baseline, same round: the same kind of rows (inbox + meeting +
 //    invitee) written with multi-row INSERT ... ON CONFLICT through drizzle/postgres.js, 500
 //    per statement, two at a time: the database path's physical limit with no queue and no
-//    per-event logic.
+//    per-event logic. Each side also reports CPU µs per event, all counted (its node process,
+//    Redis, every Postgres process): the host's steal swings throughput here, not CPU time.
 // 2. Steady load: receiver, worker and api run as their own processes; this process sends
 //    signed ~2 KB deliveries at a fixed rate (200/s, then 1,000/s) over 1,000 hooks and polls
 //    the api until each sampled delivery's meeting is listed: send -> visible latency.
@@ -32,6 +33,7 @@ import {
   type BenchHook,
   benchPrefix,
   type Child,
+  cpuSecondsOf,
   createDatabase,
   describeMachine,
   dropPrefix,
@@ -40,6 +42,8 @@ import {
   newEncryptionKey,
   numberSetting,
   percentile,
+  postgresCpuSeconds,
+  redisCpuSeconds,
   redisUrl,
   round1,
   round2,
@@ -172,8 +176,12 @@ async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
     }
     await queue.addBulk(jobs);
   }
-  await queue.close();
+  // Paused until the worker is up, so its start-up is neither timed nor counted as CPU.
+  await queue.pause();
   const worker = await startWorker();
+  const cpuBefore = await cpuNow(worker.pid);
+  await queue.resume();
+  await queue.close();
   const deadline = Date.now() + 600_000;
   for (;;) {
     const [row] = await sql<{ n: string }[]>`
@@ -182,6 +190,7 @@ async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
     if (Date.now() > deadline) throw new Error('worker did not drain within 10 minutes');
     await new Promise((r) => setTimeout(r, 200));
   }
+  const cpu = cpuPerEvent(cpuBefore, await cpuNow(worker.pid), count);
   await worker.stop();
   // Every row of one batch shares its processed_at: distinct values count the transactions.
   const [span] = await sql<{ seconds: number; applied: string; batches: string }[]>`
@@ -195,7 +204,32 @@ async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
     seconds: round2(seconds),
     applied: Number(span?.applied),
     meanBatch: round1(count / Number(span?.batches)),
+    cpu,
   };
+}
+
+/**
+ * CPU seconds used so far by the process doing the work (the worker, or this one for the
+ * baseline), Redis and every Postgres process: per event, the figure the host's steal does not
+ * blur.
+ */
+async function cpuNow(pid: number) {
+  return {
+    node:
+      pid === process.pid
+        ? process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6
+        : cpuSecondsOf(pid),
+    redis: await redisCpuSeconds(redis),
+    postgres: postgresCpuSeconds(),
+  };
+}
+
+type CpuSnapshot = Awaited<ReturnType<typeof cpuNow>>;
+
+function cpuPerEvent(before: CpuSnapshot, after: CpuSnapshot, events: number) {
+  const us = (key: keyof CpuSnapshot) => Math.round(((after[key] - before[key]) * 1e6) / events);
+  const perEvent = { node: us('node'), redis: us('redis'), postgres: us('postgres') };
+  return { ...perEvent, total: perEvent.node + perEvent.redis + perEvent.postgres };
 }
 
 /** The same rows, written in multi-row statements straight through postgres.js. */
@@ -208,6 +242,7 @@ async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
     if (!parsed.ok) throw new Error(parsed.reason);
     return { d, envelope, observation: parsed.observation };
   });
+  const cpuBefore = await cpuNow(process.pid);
   const started = performance.now();
   const batches: (typeof rows)[] = [];
   for (let i = 0; i < rows.length; i += 500) batches.push(rows.slice(i, i + 500));
@@ -260,7 +295,8 @@ async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
   });
   await Promise.all(lanes);
   const seconds = (performance.now() - started) / 1000;
-  return { eventsPerSecond: Math.round(count / seconds), seconds: round2(seconds) };
+  const cpu = cpuPerEvent(cpuBefore, await cpuNow(process.pid), count);
+  return { eventsPerSecond: Math.round(count / seconds), seconds: round2(seconds), cpu };
 }
 
 /** Sends at `rate`/s for DURATION_S and samples send -> visible-in-the-api latency. */
@@ -395,6 +431,9 @@ try {
       worker: number;
       baseline: number;
       ratio: number;
+      workerCpuUs: number;
+      baselineCpuUs: number;
+      cpuRatio: number;
     }[] = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
       for (const perJob of DRAIN_PER_JOB) {
@@ -414,12 +453,19 @@ try {
           worker: worker.eventsPerSecond,
           baseline: baseline.eventsPerSecond,
           ratio: round2(worker.eventsPerSecond / baseline.eventsPerSecond),
+          // CPU per event, everything counted (node, Redis, Postgres); baseline over worker,
+          // so that like the throughput ratio 1.0 is parity and higher is better.
+          workerCpuUs: worker.cpu.total,
+          baselineCpuUs: baseline.cpu.total,
+          cpuRatio: round2(baseline.cpu.total / worker.cpu.total),
         };
         drains.push(row);
         console.log(
           JSON.stringify({
             ...row,
             workerSeconds: worker.seconds,
+            workerCpu: worker.cpu,
+            baselineCpu: baseline.cpu,
             applied: worker.applied,
             meanBatch: worker.meanBatch,
             baselineSeconds: baseline.seconds,
@@ -440,7 +486,10 @@ try {
       console.log(
         `${perJob} per job: worker median ${median(mine.map((d) => d.worker))} events/s (goal >= 2000); ` +
           `batched-upsert baseline median ${median(mine.map((d) => d.baseline))} events/s; ` +
-          `ratio worker/baseline median ${round2(median(mine.map((d) => d.ratio)))}`,
+          `ratio worker/baseline median ${round2(median(mine.map((d) => d.ratio)))}; ` +
+          `CPU µs per event: worker ${median(mine.map((d) => d.workerCpuUs))}, ` +
+          `baseline ${median(mine.map((d) => d.baselineCpuUs))}, ` +
+          `ratio ${round2(median(mine.map((d) => d.cpuRatio)))}`,
       );
     }
   }

@@ -3,9 +3,9 @@
 // Benchmarks are scripts, so they read process.env here; packages never do.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { createSealer, type Sealer } from '../packages/crypto/src/index.ts';
@@ -300,6 +300,31 @@ export function cpuSecondsOf(pid: number): number {
 }
 /** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
 const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds every Postgres process on this machine has used so far (the postmaster, its
+ * backends and its background workers, all named "postgres"); NaN where /proc is missing.
+ */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let comm: string;
+      try {
+        comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      } catch {
+        continue; // gone since the listing
+      }
+      if (comm !== 'postgres') continue;
+      const seconds = cpuSecondsOf(Number(entry));
+      if (Number.isFinite(seconds)) total += seconds;
+    }
+  } catch {
+    return Number.NaN;
+  }
+  return total;
+}
 
 /** CPU seconds Redis has used (INFO cpu: used_cpu_user + used_cpu_sys). */
 export async function redisCpuSeconds(redis: Redis): Promise<number> {
