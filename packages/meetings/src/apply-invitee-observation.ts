@@ -3,8 +3,15 @@
 // batch of observations at once: one lock statement, three reads and at most two writes
 // however many there are, with the merge rules folded in memory in between.
 import { createHash } from 'node:crypto';
-import { type InviteeRow, invitees, type MeetingRow, meetings, type Tx } from '@calhook/db';
-import { and, isNotNull, sql } from 'drizzle-orm';
+import {
+  type Executor,
+  type InviteeRow,
+  invitees,
+  type MeetingRow,
+  meetings,
+  type Tx,
+} from '@calhook/db';
+import { and, type Column, isNotNull, sql } from 'drizzle-orm';
 import { jsonRecordset, pairsIn, setFromExcluded } from './bulk-sql.ts';
 import {
   type InviteeRecord,
@@ -149,6 +156,39 @@ const INVITEE_FIELDS = [
   'noShowUpdatedAt',
 ] as const satisfies readonly (keyof InviteeRecord)[];
 
+/** A connection id and a Calendly URI: the natural key of a meeting or an invitee. */
+type Pair = readonly [connectionId: string, uri: string];
+
+/**
+ * The stored meetings of these (connection, event URI) pairs: one index lookup a pair, so a
+ * batch costs the same however many meetings are stored. Exported for the plan test.
+ */
+export function storedMeetingsQuery(tx: Executor, pairs: readonly Pair[]) {
+  return tx
+    .select()
+    .from(meetings)
+    .where(pairsIn(meetings.connectionId, meetings.calendlyEventUri, pairs));
+}
+
+/**
+ * The invitees `named` (a batch's invitees and the ones they link to) and those whose
+ * reschedule links name one of `selves`: one index walk each (the link columns have partial
+ * indexes). A row can come back twice; the caller keeps one. Exported for the plan test.
+ */
+export function storedInviteesQuery(tx: Executor, named: readonly Pair[], selves: readonly Pair[]) {
+  const linkingTo = (column: Column) =>
+    tx
+      .select()
+      .from(invitees)
+      .where(and(isNotNull(column), pairsIn(invitees.connectionId, column, selves)));
+  return tx
+    .select()
+    .from(invitees)
+    .where(pairsIn(invitees.connectionId, invitees.calendlyInviteeUri, named))
+    .unionAll(linkingTo(invitees.oldInviteeUri))
+    .unionAll(linkingTo(invitees.newInviteeUri));
+}
+
 /**
  * Merges one invitee observation into the connection's meetings. Must run inside a
  * transaction (the locks last until it ends). Never makes a row older than it was.
@@ -203,54 +243,16 @@ export async function applyInviteeObservations(
     ]),
   );
 
-  const selves = planned.map((p): [string, string] => [p.connectionId, p.self]);
-  const storedMeetings = await tx
-    .select()
-    .from(meetings)
-    .where(
-      pairsIn(
-        meetings.connectionId,
-        meetings.calendlyEventUri,
-        planned.map((p) => [p.connectionId, p.observation.meeting.calendlyEventUri]),
-      ),
-    );
-  // The invitees named, the ones they link to, and the ones already linking to them: one
-  // index walk each (the link columns have partial indexes), a row found twice kept once.
+  const storedMeetings = await storedMeetingsQuery(
+    tx,
+    planned.map((p) => [p.connectionId, p.observation.meeting.calendlyEventUri]),
+  );
   const storedInvitees = dedupeById(
-    await tx
-      .select()
-      .from(invitees)
-      .where(
-        pairsIn(
-          invitees.connectionId,
-          invitees.calendlyInviteeUri,
-          planned.flatMap((p) =>
-            [p.self, ...p.linked].map((uri): [string, string] => [p.connectionId, uri]),
-          ),
-        ),
-      )
-      .unionAll(
-        tx
-          .select()
-          .from(invitees)
-          .where(
-            and(
-              isNotNull(invitees.oldInviteeUri),
-              pairsIn(invitees.connectionId, invitees.oldInviteeUri, selves),
-            ),
-          ),
-      )
-      .unionAll(
-        tx
-          .select()
-          .from(invitees)
-          .where(
-            and(
-              isNotNull(invitees.newInviteeUri),
-              pairsIn(invitees.connectionId, invitees.newInviteeUri, selves),
-            ),
-          ),
-      ),
+    await storedInviteesQuery(
+      tx,
+      planned.flatMap((p) => [p.self, ...p.linked].map((uri): Pair => [p.connectionId, uri])),
+      planned.map((p): Pair => [p.connectionId, p.self]),
+    ),
   );
 
   const meetingRows = new Map<string, Tracked<MeetingRecord>>();
