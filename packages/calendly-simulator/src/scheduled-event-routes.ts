@@ -67,10 +67,9 @@ export function scheduledEventRoutes(context: SimContext) {
         if (!query.user && caller.role !== 'owner') return permissionDenied(reply);
       }
       const email = query.invitee_email?.toLowerCase();
-      const events = [...state.events.values()]
+      const events = [...state.events.inOrganization(caller.organizationUri)]
         .filter(
           (event) =>
-            event.organizationUri === caller.organizationUri &&
             (hostUri === null || event.hostUri === hostUri) &&
             (query.status === undefined || event.status === query.status) &&
             (min === null || event.startMs >= min) &&

@@ -111,7 +111,7 @@ export function webhookSubscriptionRoutes(context: SimContext) {
         userUri,
         groupUri: scope === 'group' && typeof group === 'string' ? canonicalUri(group) : null,
       };
-      for (const existing of state.subscriptions.values()) {
+      for (const existing of state.subscriptions.inOrganization(candidate.organizationUri)) {
         if (sameHook(existing, candidate)) {
           return sendApiError(reply, 409, 'Already Exists', 'Hook with this url already exists');
         }
@@ -157,10 +157,9 @@ export function webhookSubscriptionRoutes(context: SimContext) {
 
       const userUri = query.user ? canonicalUri(query.user) : null;
       const groupUri = query.group ? canonicalUri(query.group) : null;
-      const matching = [...state.subscriptions.values()]
+      const matching = [...state.subscriptions.inOrganization(organizationUri)]
         .filter(
           (s) =>
-            s.organizationUri === organizationUri &&
             s.scope === query.scope &&
             (s.scope !== 'user' || s.userUri === userUri) &&
             (s.scope !== 'group' || s.groupUri === groupUri),
