@@ -115,8 +115,8 @@ export function createIngestBatcher(
       if (batch.length === 1 || !isolatable(error)) {
         for (const p of batch) fail(p, error);
       } else {
-        // One delivery the database refuses must not fail the others, and a lost connection
-        // should not cost a retry: each goes again alone and settles only its own job.
+        // Postgres refused something in the batch: one delivery it refuses must not fail the
+        // others, so each goes again alone and settles only its own job.
         summary.split = true;
         for (const p of batch) {
           await ingestDelivery(db, p.delivery, deps).then(
