@@ -215,10 +215,7 @@ async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
  */
 async function cpuNow(pid: number) {
   return {
-    node:
-      pid === process.pid
-        ? process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6
-        : cpuSecondsOf(pid),
+    node: cpuSecondsOf(pid),
     redis: await redisCpuSeconds(redis),
     postgres: postgresCpuSeconds(),
   };
