@@ -21,12 +21,12 @@
 // BENCH_STEADY_ROUNDS, BENCH_DRAIN_JOBS, BENCH_DRAIN_PER_JOB (deliveries per job, comma-separated,
 // default 1,8: one drain of each shape per round), BENCH_SAMPLES_PER_S (default 10), BENCH_LOG_DIR,
 // BENCH_SKIP_DRAIN=1, BENCH_SKIP_STEADY=1.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { inviteePayloadSchema, webhookEnvelopeSchema } from '../packages/calendly/src/index.ts';
 import { eventInbox, invitees, meetings } from '../packages/db/src/index.ts';
-import { observationFromPayload } from '../packages/meetings/src/index.ts';
+import { deliveryContentHash, observationFromPayload } from '../packages/meetings/src/index.ts';
 import { jobCatalog } from '../packages/queue/src/index.ts';
 import { signatureHeader } from '../packages/webhooks/src/index.ts';
 import {
@@ -162,9 +162,7 @@ async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
               data: group[0],
               opts: {
                 ...jobCatalog['ingest-event'].options,
-                jobId: createHash('sha256')
-                  .update(`${group[0]?.connectionId}\n${group[0]?.body}`)
-                  .digest('hex'),
+                jobId: deliveryContentHash(group[0]?.connectionId ?? '', group[0]?.body ?? ''),
               },
             }
           : {
@@ -250,9 +248,7 @@ async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
         .insert(eventInbox)
         .values(
           batch.map(({ d, envelope }) => ({
-            contentHash: createHash('sha256')
-              .update(`${d.hook.connectionId}\n${d.body}`)
-              .digest('hex'),
+            contentHash: deliveryContentHash(d.hook.connectionId, d.body),
             hookId: d.hook.hookId,
             connectionId: d.hook.connectionId,
             body: d.body,

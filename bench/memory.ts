@@ -13,10 +13,9 @@
 //   node bench/memory.ts                 # 3 rounds, 10,000 jobs/connections, 5,000 meetings
 //
 // Env: DATABASE_URL, REDIS_URL, BENCH_ROUNDS, BENCH_JOBS, BENCH_MEETINGS.
-import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ingestDelivery } from '../packages/meetings/src/index.ts';
+import { deliveryContentHash, ingestDelivery } from '../packages/meetings/src/index.ts';
 import { jobCatalog } from '../packages/queue/src/index.ts';
 import {
   benchPrefix,
@@ -84,7 +83,7 @@ try {
               },
               opts: {
                 ...jobCatalog['ingest-event'].options,
-                jobId: createHash('sha256').update(body).digest('hex'),
+                jobId: deliveryContentHash(hook.connectionId, body),
               },
             };
           }),
@@ -121,10 +120,7 @@ try {
         await queue.addBulk(jobs);
         await redis.zadd(
           recent,
-          ...deliveries.flatMap((d) => [
-            Date.now(),
-            createHash('sha256').update(`${d.connectionId}\n${d.body}`).digest('hex'),
-          ]),
+          ...deliveries.flatMap((d) => [Date.now(), deliveryContentHash(d.connectionId, d.body)]),
         );
       }
       await queue.close();
