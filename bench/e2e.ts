@@ -24,11 +24,11 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { inviteePayloadSchema, webhookEnvelopeSchema } from '../packages/calendly/src/index.ts';
+import { inviteeSchema, webhookEnvelopeSchema } from '../packages/calendly/src/index.ts';
 import { eventInbox, invitees, meetings } from '../packages/db/src/index.ts';
-import { deliveryContentHash, observationFromPayload } from '../packages/meetings/src/index.ts';
-import { jobCatalog } from '../packages/queue/src/index.ts';
-import { signatureHeader } from '../packages/webhooks/src/index.ts';
+import { observationFromPayload } from '../packages/meetings/src/index.ts';
+import { jobOptions, type QueuedDelivery } from '../packages/queue/src/index.ts';
+import { deliveryContentHash, signatureHeader } from '../packages/webhooks/src/index.ts';
 import {
   type BenchHook,
   benchPrefix,
@@ -160,15 +160,12 @@ async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
           ? {
               name: 'ingest-event',
               data: group[0],
-              opts: {
-                ...jobCatalog['ingest-event'].options,
-                jobId: deliveryContentHash(group[0]?.connectionId ?? '', group[0]?.body ?? ''),
-              },
+              opts: jobOptions('ingest-event', group[0] as QueuedDelivery),
             }
           : {
               name: 'ingest-deliveries',
               data: { deliveries: group },
-              opts: jobCatalog['ingest-deliveries'].options,
+              opts: jobOptions('ingest-deliveries', { deliveries: group }),
             },
       );
     }
@@ -232,7 +229,7 @@ async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
   const rows = Array.from({ length: count }, () => {
     const d = delivery(hooks);
     const envelope = webhookEnvelopeSchema.parse(JSON.parse(d.body));
-    const invitee = inviteePayloadSchema.parse(envelope.payload);
+    const invitee = inviteeSchema.parse(envelope.payload);
     const parsed = observationFromPayload({ invitee, eventType: envelope.event });
     if (!parsed.ok) throw new Error(parsed.reason);
     return { d, envelope, observation: parsed.observation };

@@ -15,8 +15,9 @@
 // Env: DATABASE_URL, REDIS_URL, BENCH_ROUNDS, BENCH_JOBS, BENCH_MEETINGS.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { deliveryContentHash, ingestDelivery } from '../packages/meetings/src/index.ts';
-import { jobCatalog } from '../packages/queue/src/index.ts';
+import { ingestDelivery } from '../packages/meetings/src/index.ts';
+import { jobOptions } from '../packages/queue/src/index.ts';
+import { deliveryContentHash } from '../packages/webhooks/src/index.ts';
 import {
   benchPrefix,
   createDatabase,
@@ -81,10 +82,12 @@ try {
                 body,
                 receivedAt: new Date().toISOString(),
               },
-              opts: {
-                ...jobCatalog['ingest-event'].options,
-                jobId: deliveryContentHash(hook.connectionId, body),
-              },
+              opts: jobOptions('ingest-event', {
+                hookId: hook.hookId,
+                connectionId: hook.connectionId,
+                body,
+                receivedAt: new Date().toISOString(),
+              }),
             };
           }),
         );
@@ -114,7 +117,7 @@ try {
           jobs.push({
             name: 'ingest-deliveries',
             data: { deliveries: deliveries.slice(j, j + 8) },
-            opts: jobCatalog['ingest-deliveries'].options,
+            opts: jobOptions('ingest-deliveries', { deliveries: deliveries.slice(j, j + 8) }),
           });
         }
         await queue.addBulk(jobs);
@@ -136,11 +139,7 @@ try {
           ids.map((connectionId) => ({
             name: 'refresh-token',
             data: { connectionId },
-            opts: {
-              ...jobCatalog['refresh-token'].options,
-              delay: 3_600_000,
-              deduplication: { id: `refresh-${connectionId}`, extend: false, replace: true },
-            },
+            opts: jobOptions('refresh-token', { connectionId }, 3_600_000),
           })),
         );
         // A completed reconcile job as the schedule leaves one per connection per window.
@@ -148,10 +147,7 @@ try {
           ids.map((connectionId) => ({
             name: 'reconcile-connection',
             data: { connectionId, reason: 'scheduled' as const },
-            opts: {
-              ...jobCatalog['reconcile-connection'].options,
-              jobId: `reconcile-${connectionId}-w1`,
-            },
+            opts: jobOptions('reconcile-connection', { connectionId, reason: 'scheduled' }),
           })),
         );
       }

@@ -89,9 +89,8 @@ const MAX_BATCH_CHARS = 1024 * 1024;
 const RECENT = { ageMs: 3_600_000, count: 100_000 };
 
 export function createDeliveryBatcher(options: DeliveryBatcherOptions): DeliveryBatcher {
-  const queue = options.queues.get(jobCatalog['ingest-deliveries'].queue);
-  const jobOptions = jobCatalog['ingest-deliveries'].options;
-  const recentKey = `${options.queues.prefix}:${queue.name}:recent-deliveries`;
+  const queueName = jobCatalog['ingest-deliveries'].queue;
+  const recentKey = `${options.queues.prefix}:${queueName}:recent-deliveries`;
 
   const waiting: Pending[] = [];
   /** Every delivery waiting or in flight, by id: a repeat shares the first one's fate. */
@@ -208,11 +207,9 @@ export function createDeliveryBatcher(options: DeliveryBatcherOptions): Delivery
       const fresh = batch.filter((entry, i) => !seen[i] && !entry.settled);
       if (fresh.length > 0) {
         // Types check the payload; the worker validates it against the catalog again.
-        await queue.add(
-          'ingest-deliveries',
-          { deliveries: fresh.map((entry) => entry.delivery) },
-          jobOptions,
-        );
+        await options.queues.enqueue('ingest-deliveries', {
+          deliveries: fresh.map((entry) => entry.delivery),
+        });
         remember(fresh.map((entry) => entry.id));
       }
       for (const [i, entry] of batch.entries()) settle(entry, seen[i] ? 'duplicate' : 'queued');

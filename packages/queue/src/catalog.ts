@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { DeduplicationOptions, JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
 /** Queues calhook runs. Each is its own BullMQ queue so one kind of work never starves another. */
@@ -24,11 +24,42 @@ const ingestRetries = {
 } as const satisfies JobsOptions;
 
 /**
- * The job catalog: every job name with its payload schema, queue and retry policy. Producers
- * enqueue through it; the worker's processor map must cover every name (checked by the compiler).
+ * How a job kind is identified. `unique`: every add is a job of its own (BullMQ's own id), so
+ * nothing is ever dropped as a repeat. `per-key`: at most one job of the key waits, and one
+ * more may run; an add while one waits is merged into it (a run that has not started yet), an
+ * add while one runs is kept and enqueued once that run finishes, an add after it finished is
+ * a new run. So no accepted request is dropped by an id collision, and no two runs of one key
+ * overlap. `pullForward` moves a waiting delayed job to the new add's delay (a request made
+ * while the next scheduled run is hours away runs now); without it the delayed job is replaced.
+ */
+type Identity<P> =
+  | { kind: 'unique' }
+  | { kind: 'per-key'; key: (payload: P) => string; pullForward: boolean };
+
+interface CatalogEntry<S extends z.ZodType> {
+  queue: QueueName;
+  payload: S;
+  options: JobsOptions;
+  identity: Identity<z.output<S>>;
+  /**
+   * Whether `enqueue` validates the payload. Off only where the producer builds it from typed
+   * values on a hot path (the receiver); the worker validates every job before running it.
+   */
+  validateOnEnqueue?: boolean;
+  /** Level of the "job done" line; info unless the job is too frequent for it. */
+  doneLogLevel?: 'debug' | 'info';
+}
+
+const entry = <S extends z.ZodType>(e: CatalogEntry<S>) => e;
+
+/**
+ * The job catalog: every job name with its payload schema, queue, retry policy and identity.
+ * Producers enqueue through it (`Queues.enqueue`, `enqueueBulk`, `schedule`): no job id,
+ * deduplication key or job option is written anywhere else. The worker's processor map must
+ * cover every name (checked by the compiler).
  */
 export const jobCatalog = {
-  'ingest-deliveries': {
+  'ingest-deliveries': entry({
     queue: 'events',
     // What the receiver queues: the deliveries that arrived while its previous add was in
     // flight, in arrival order, as one job (one Redis script per batch, not per delivery).
@@ -39,21 +70,22 @@ export const jobCatalog = {
       // good, by the inbox's content hash: completed batches are kept only to be looked at.
       removeOnComplete: { age: 3_600, count: 1_000 },
     },
+    identity: { kind: 'unique' },
+    validateOnEnqueue: false,
     doneLogLevel: 'debug',
-  },
-  'ingest-event': {
+  }),
+  'ingest-event': entry({
     queue: 'events',
     // One delivery per job: what receivers before batching queued, and still worked, so jobs
     // queued by an older receiver drain after an upgrade.
     payload: delivery,
     options: { ...ingestRetries, removeOnComplete: { age: 3_600, count: 100_000 } },
+    identity: { kind: 'unique' },
     // Thousands a second under load: the worker logs one line per batch instead.
     doneLogLevel: 'debug',
-  },
-  'refresh-token': {
+  }),
+  'refresh-token': entry({
     queue: 'connections',
-    // Deduplication id `refresh-<connectionId>` (replace, keep last if active): rescheduling
-    // replaces the pending job, never adds a second one.
     payload: z.object({ connectionId: z.uuid() }),
     options: {
       attempts: 8,
@@ -61,8 +93,11 @@ export const jobCatalog = {
       removeOnComplete: true,
       removeOnFail: { age: 14 * 86_400 },
     },
-  },
-  'disconnect-cleanup': {
+    // One refresh planned per connection: rescheduling replaces the planned job, and the job
+    // that reschedules itself at the end of its run leaves its successor waiting.
+    identity: { kind: 'per-key', key: (p) => `refresh-${p.connectionId}`, pullForward: false },
+  }),
+  'disconnect-cleanup': entry({
     queue: 'connections',
     // What a disconnect could not finish at Calendly. The tokens travel sealed (AES-GCM), as
     // they were in the database: the connection row no longer holds them.
@@ -78,9 +113,14 @@ export const jobCatalog = {
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 30 * 86_400 },
     },
-  },
-  'reconcile-connection': {
+    // Each disconnect leaves its own clean-up (its own subscriptions and tokens).
+    identity: { kind: 'unique' },
+  }),
+  'reconcile-connection': entry({
     queue: 'reconcile',
+    // The reason is for logs and metrics only: what a run must do (a requested backfill, the
+    // first import) is read from the connection row when the run starts, so merging a request
+    // into a waiting run loses nothing.
     payload: z.object({
       connectionId: z.uuid(),
       reason: z.enum(['scheduled', 'requested', 'connect', 'command']),
@@ -91,11 +131,12 @@ export const jobCatalog = {
       removeOnComplete: { age: 3_600 },
       removeOnFail: { age: 14 * 86_400 },
     },
-  },
-  'reconcile-all': {
+    identity: { kind: 'per-key', key: (p) => `reconcile-${p.connectionId}`, pullForward: true },
+  }),
+  'reconcile-all': entry({
     queue: 'reconcile',
-    // Run by a job scheduler every RECONCILE_EVERY: fans out one reconcile-connection per
-    // active connection, with ids fixed per run window so a slow run never doubles up.
+    // Run by a job scheduler every RECONCILE_EVERY (and by `pnpm reconcile`): asks for one
+    // reconcile-connection per active connection, merged into any of them not yet started.
     payload: z.object({}),
     options: {
       attempts: 3,
@@ -103,19 +144,46 @@ export const jobCatalog = {
       removeOnComplete: { count: 100 },
       removeOnFail: { age: 14 * 86_400 },
     },
-  },
-} as const satisfies Record<
-  string,
-  {
-    queue: QueueName;
-    payload: z.ZodType;
-    options: JobsOptions;
-    /** Level of the "job done" line; info unless the job is too frequent for it. */
-    doneLogLevel?: 'debug' | 'info';
-  }
->;
+    identity: { kind: 'unique' },
+  }),
+} as const;
 
 export type JobName = keyof typeof jobCatalog;
 export type JobPayload<N extends JobName> = z.output<(typeof jobCatalog)[N]['payload']>;
 /** One delivery as queued: an `ingest-event` job, or one entry of an `ingest-deliveries` job. */
 export type QueuedDelivery = JobPayload<'ingest-event'>;
+
+/** The job catalog entry of a name, typed for generic code. */
+export function catalogEntry<N extends JobName>(name: N): CatalogEntry<z.ZodType> {
+  return jobCatalog[name] as CatalogEntry<z.ZodType>;
+}
+
+/** The deduplication key of a job, or null for kinds where every add is its own job. */
+export function jobKey<N extends JobName>(name: N, payload: JobPayload<N>): string | null {
+  const identity = catalogEntry(name).identity;
+  return identity.kind === 'per-key' ? identity.key(payload) : null;
+}
+
+/**
+ * The BullMQ options of one add: the catalog's retry and removal policy, the kind's identity,
+ * and a delay. The only place job options are put together.
+ */
+export function jobOptions<N extends JobName>(
+  name: N,
+  payload: JobPayload<N>,
+  delayMs = 0,
+): JobsOptions {
+  const catalogued = catalogEntry(name);
+  const identity = catalogued.identity;
+  const options: JobsOptions = { ...catalogued.options };
+  if (delayMs > 0) options.delay = delayMs;
+  if (identity.kind === 'per-key') {
+    const deduplication: DeduplicationOptions = {
+      id: identity.key(payload),
+      keepLastIfActive: true,
+      ...(identity.pullForward ? { reschedule: true } : { replace: true }),
+    };
+    options.deduplication = deduplication;
+  }
+  return options;
+}

@@ -2,6 +2,7 @@ import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
+  catalogEntry,
   type JobName,
   type JobPayload,
   jobCatalog,
@@ -27,14 +28,25 @@ export class PermanentJobError extends Error {
   override name = 'PermanentJobError';
 }
 
-/** Thrown by a processor to run the job again after `delayMs` without counting an attempt. */
-export class RetryLaterError extends Error {
-  override name = 'RetryLaterError';
-  readonly delayMs: number;
-  constructor(message: string, delayMs: number) {
-    super(message);
-    this.delayMs = delayMs;
+/**
+ * What a failed run means, decided once for every job kind by the worker's classifier:
+ * `delay` runs the job again after `delayMs` without spending an attempt (Calendly's 429 and
+ * its reset header), `retry` spends an attempt and backs off (transient), `fail` ends the job
+ * at once with the reason (permanent: no retry can change it).
+ */
+export type JobFailure =
+  | { action: 'delay'; delayMs: number; reason: string }
+  | { action: 'retry'; reason: string }
+  | { action: 'fail'; reason: string };
+
+export type ClassifyJobError = (error: unknown) => JobFailure;
+
+/** Without a classifier: PermanentJobError fails at once, anything else is retried. */
+export function defaultClassification(error: unknown): JobFailure {
+  if (error instanceof PermanentJobError || error instanceof UnrecoverableError) {
+    return { action: 'fail', reason: error.message };
   }
+  return { action: 'retry', reason: error instanceof Error ? error.message : String(error) };
 }
 
 /** What happened to one run of a job, as the metrics count it. */
@@ -55,6 +67,8 @@ export interface WorkersOptions {
   /** Only these queues are worked; all by default. */
   queues?: readonly QueueName[];
   metrics?: JobMetricsSink;
+  /** How failures are treated; PermanentJobError fails, anything else retries by default. */
+  classify?: ClassifyJobError;
   /**
    * Applied to an error before BullMQ stores its message and stack in Redis as the job's
    * failed reason (e.g. to withhold a failed query's parameters); unchanged by default.
@@ -71,7 +85,7 @@ export interface Workers {
 function dispatch(options: WorkersOptions) {
   return async (job: Job, token?: string) => {
     const name = job.name as JobName;
-    const entry = jobCatalog[name];
+    const entry = Object.hasOwn(jobCatalog, name) ? catalogEntry(name) : undefined;
     // Most payloads carry the connection: every line of the job can then be found by it.
     const connectionId = (job.data as { connectionId?: unknown } | undefined)?.connectionId;
     const log = options.logger.child({
@@ -95,24 +109,31 @@ function dispatch(options: WorkersOptions) {
     }
     try {
       const processor = options.processors[name] as Processor<JobName>;
-      const result = await processor(parsed.data, { job, log });
-      const level = 'doneLogLevel' in entry ? entry.doneLogLevel : 'info';
+      const result = await processor(parsed.data as JobPayload<JobName>, { job, log });
+      const level = entry.doneLogLevel ?? 'info';
       log[level]({ ms: Math.round(performance.now() - started), result }, 'job done');
       record('completed');
       return result;
     } catch (error) {
       const ms = Math.round(performance.now() - started);
-      if (error instanceof RetryLaterError && token) {
-        log.warn({ ms, delayMs: error.delayMs, reason: error.message }, 'job delayed');
+      if (error instanceof DelayedError) throw error;
+      const failure = (options.classify ?? defaultClassification)(error);
+      if (failure.action === 'delay' && token) {
+        log.warn({ ms, delayMs: failure.delayMs, reason: failure.reason }, 'job delayed');
         record('delayed');
-        await job.moveToDelayed(Date.now() + error.delayMs, token);
+        await job.moveToDelayed(Date.now() + failure.delayMs, token);
         throw new DelayedError();
       }
-      if (error instanceof PermanentJobError || error instanceof UnrecoverableError) {
-        log.error({ ms, err: error }, 'job failed permanently');
+      if (failure.action === 'fail') {
+        log.error({ ms, err: error, reason: failure.reason }, 'job failed permanently');
         record('failed');
         const scrubbed = options.scrubError?.(error) ?? error;
-        throw new UnrecoverableError(scrubbed instanceof Error ? scrubbed.message : error.message);
+        const detail = scrubbed instanceof Error ? scrubbed.message : '';
+        throw new UnrecoverableError(
+          detail === '' || detail === failure.reason
+            ? failure.reason
+            : `${failure.reason}: ${detail}`,
+        );
       }
       // The last attempt fails for good: counted as failed, so alerts need not know attempts.
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

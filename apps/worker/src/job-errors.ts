@@ -1,0 +1,55 @@
+// The one classification of a failed job, applied by the dispatch wrapper to every job kind.
+import { CalendlyError, DEFAULT_RATE_LIMIT_WAIT_MS, isRetryable } from '@calhook/calendly';
+import { CalendlyUnavailableError } from '@calhook/connections';
+import { defaultClassification, type JobFailure } from '@calhook/queue';
+import { ReauthRequiredError, TokenRefreshError } from '@calhook/tokens';
+
+/**
+ * Calendly's 429 (directly, through a token refresh, or as "unavailable") delays the job by
+ * Calendly's reset header without spending an attempt: a rate limit is never a failure.
+ * Transient failures (5xx, network, a token refresh that may pass, Postgres or Redis trouble)
+ * retry with the catalog's back-off. Permanent ones fail at once with the reason: Calendly
+ * refusing the request itself (403, 404, 400, an unexpected answer), a connection that must be
+ * reconnected, or a processor's PermanentJobError.
+ */
+export function classifyJobError(error: unknown): JobFailure {
+  if (error instanceof CalendlyError) {
+    if (error.kind === 'rate_limited') {
+      return {
+        action: 'delay',
+        delayMs: error.retryAfterMs ?? DEFAULT_RATE_LIMIT_WAIT_MS,
+        reason: 'Calendly rate limit',
+      };
+    }
+    if (isRetryable(error)) return { action: 'retry', reason: `Calendly ${error.kind}` };
+    return {
+      action: 'fail',
+      reason: `Calendly refused the request (${error.kind}${error.status ? ` ${error.status}` : ''})`,
+    };
+  }
+  if (error instanceof TokenRefreshError) {
+    if (error.kind === 'rate_limited' || error.kind === 'cooling_down') {
+      return {
+        action: 'delay',
+        delayMs: error.retryAfterMs ?? DEFAULT_RATE_LIMIT_WAIT_MS,
+        reason: `token refresh ${error.kind}`,
+      };
+    }
+    return { action: 'retry', reason: `token refresh ${error.kind}` };
+  }
+  if (error instanceof CalendlyUnavailableError) {
+    const cause = error.cause;
+    if (cause instanceof CalendlyError && cause.kind === 'rate_limited') {
+      return {
+        action: 'delay',
+        delayMs: error.retryAfterMs ?? DEFAULT_RATE_LIMIT_WAIT_MS,
+        reason: 'Calendly rate limit',
+      };
+    }
+    return { action: 'retry', reason: error.message };
+  }
+  if (error instanceof ReauthRequiredError) {
+    return { action: 'fail', reason: `the user must reconnect (${error.reason})` };
+  }
+  return defaultClassification(error);
+}
