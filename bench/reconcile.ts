@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { createCalendlyClient } from '../packages/calendly/src/index.ts';
 import { createSimulatorControl } from '../packages/calendly-simulator/src/index.ts';
 import { loadConfig } from '../packages/config/src/index.ts';
-import { connections } from '../packages/db/src/index.ts';
+import { connectionRepo } from '../packages/db/src/index.ts';
 import { createLogger } from '../packages/observability/src/index.ts';
 import { createProducerRedis, createQueues } from '../packages/queue/src/index.ts';
 import { createTokenService } from '../packages/tokens/src/index.ts';
@@ -115,16 +115,12 @@ async function measureSize(size: number) {
           email: `bench${i}@example.com`,
         });
         const set = await control.issueTokens(user.uri);
-        const [row] = await handle.db
-          .insert(connections)
-          .values({
-            userId: `bench-${i}`,
-            status: 'active',
-            calendlyUserUri: user.uri,
-            organizationUri: user.organizationUri,
-          })
-          .returning({ id: connections.id });
-        if (!row) throw new Error('insert returned nothing');
+        const row = await connectionRepo.connectUser(
+          handle.db,
+          `bench-${i}`,
+          { calendlyUserUri: user.uri, organizationUri: user.organizationUri },
+          new Date(),
+        );
         await tokens.storeTokens(handle.db, row.id, {
           accessToken: set.access_token,
           refreshToken: set.refresh_token,
@@ -157,7 +153,7 @@ async function measureSize(size: number) {
       await reconcileQueue.clean(0, 1_000_000, 'completed');
       const since = new Date();
       const started = performance.now();
-      await queues.enqueue('reconcile-all', {}, { jobId: `reconcile-all-bench-${Date.now()}` });
+      await queues.enqueue('reconcile-all', {});
       for (;;) {
         const [row] = await handle.sql<{ done: number }[]>`
           select count(*)::int as done from connections where last_reconciled_at >= ${since.toISOString()}`;

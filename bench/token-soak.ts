@@ -19,7 +19,7 @@ import {
 } from '../packages/calendly/src/index.ts';
 import { startSimulator } from '../packages/calendly-simulator/src/index.ts';
 import { createSealer } from '../packages/crypto/src/index.ts';
-import { connections, createDatabase, migrateDatabase } from '../packages/db/src/index.ts';
+import { connectionRepo, createDatabase, migrateDatabase } from '../packages/db/src/index.ts';
 import { createLogger } from '../packages/observability/src/index.ts';
 import {
   createQueues,
@@ -138,15 +138,12 @@ for (let i = 0; i < CONNECTIONS; i++) {
   const user = await sim.control.createUser();
   const raw = await sim.control.issueTokens(user.uri, { lifetimeSeconds: LIFETIME_S });
   const set = toTokenSet(tokenResponseSchema.parse(raw), Date.now());
-  const [row] = await api.handle.db
-    .insert(connections)
-    .values({
-      userId: `soak-${prefix}-${i}`,
-      calendlyUserUri: user.uri,
-      organizationUri: user.organizationUri,
-    })
-    .returning({ id: connections.id });
-  if (!row) throw new Error('insert returned nothing');
+  const row = await connectionRepo.connectUser(
+    api.handle.db,
+    `soak-${prefix}-${i}`,
+    { calendlyUserUri: user.uri, organizationUri: user.organizationUri },
+    new Date(),
+  );
   await api.tokens.storeTokens(api.handle.db, row.id, set);
   await api.tokens.scheduleRefresh(row.id);
   ids.push(row.id);

@@ -7,4 +7,11 @@ export {
   type Tx,
 } from './client.ts';
 export { ensureDatabase, migrateDatabase, migrationsFolder } from './migrate.ts';
+export type { CalendlyIdentity, SealedTokens } from './repositories/connections.ts';
+// Each table's owner: the only code that inserts into, updates or deletes from it.
+export * as connectionRepo from './repositories/connections.ts';
+export type { NewOauthAttempt } from './repositories/oauth-states.ts';
+export * as oauthStateRepo from './repositories/oauth-states.ts';
+export type { KnownHook, NewHook } from './repositories/webhook-hooks.ts';
+export * as hookRepo from './repositories/webhook-hooks.ts';
 export * from './schema/index.ts';

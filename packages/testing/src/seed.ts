@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { MEETING_EVENTS } from '@calhook/calendly';
 import type { Sealer } from '@calhook/crypto';
-import { connections, type Database, webhookHooks } from '@calhook/db';
-import { eq } from 'drizzle-orm';
+import { connectionRepo, type Database, hookRepo } from '@calhook/db';
 
 export interface SeededHook {
   connectionId: string;
@@ -12,8 +12,9 @@ export interface SeededHook {
 }
 
 /**
- * Inserts a connected user with one active hook, as a finished connect would leave them.
- * For tests of the receiver and worker, which come before the connect flow in the pipeline.
+ * A connected user with one active hook, as a finished connect would leave them, written
+ * through the tables' owners. For tests of the receiver and worker, which come before the
+ * connect flow in the pipeline.
  */
 export async function seedConnectionWithHook(
   db: Database,
@@ -29,34 +30,36 @@ export async function seedConnectionWithHook(
   const userId = options.userId ?? `user-${tag}`;
   const calendlyUserUri =
     options.calendlyUserUri ?? `https://api.calendly.com/users/U${tag.toUpperCase()}`;
+  const organizationUri = `https://api.calendly.com/organizations/O${tag}`;
   const hookId = randomBytes(16).toString('base64url');
   const signingKey = randomBytes(32).toString('base64url');
-  const [connection] = await db
-    .insert(connections)
-    .values({
-      userId,
-      status: options.status ?? 'active',
-      calendlyUserUri,
-      organizationUri: `https://api.calendly.com/organizations/O${tag}`,
-      webhookState: 'active',
-    })
-    .returning({ id: connections.id });
-  if (!connection) throw new Error('insert returned nothing');
-  await db.insert(webhookHooks).values({
+  const at = new Date();
+  const connection = await connectionRepo.connectUser(
+    db,
+    userId,
+    { calendlyUserUri, organizationUri },
+    at,
+  );
+  await hookRepo.insert(db, {
     id: hookId,
     connectionId: connection.id,
-    scope: 'user',
     calendlyUserUri,
+    organizationUri: null,
     callbackUrl: `${options.publicUrl ?? 'http://127.0.0.1:3000'}/webhooks/calendly/${hookId}`,
-    state: 'active',
+    events: MEETING_EVENTS,
     signingKeyEnc: sealer.seal(signingKey),
-    events: [
-      'invitee.created',
-      'invitee.canceled',
-      'invitee_no_show.created',
-      'invitee_no_show.deleted',
-    ],
+    replacesHookId: null,
+    state: 'active',
   });
+  await connectionRepo.recordSubscriptionCheck(
+    db,
+    connection.id,
+    { state: 'active', kept: [], created: [], deleted: [], untouched: 0 },
+    at,
+  );
+  if (options.status === 'disconnected') {
+    await connectionRepo.clearCredentials(db, connection.id, { disconnect: true }, at);
+  }
   return { connectionId: connection.id, userId, calendlyUserUri, hookId, signingKey };
 }
 
@@ -70,12 +73,10 @@ export async function replaceHook(
   fresh: Pick<SeededHook, 'hookId'>,
   retiredAt: Date,
 ): Promise<void> {
-  await db
-    .update(webhookHooks)
-    .set({ connectionId: old.connectionId, replacesHookId: old.hookId })
-    .where(eq(webhookHooks.id, fresh.hookId));
-  await db
-    .update(webhookHooks)
-    .set({ state: 'retired', retiredAt })
-    .where(eq(webhookHooks.id, old.hookId));
+  await hookRepo.replace(
+    db,
+    { id: old.hookId, connectionId: old.connectionId },
+    fresh.hookId,
+    retiredAt,
+  );
 }

@@ -17,7 +17,6 @@ export {
   type RefreshOutcome,
   type RefreshReason,
   type RefreshResult,
-  refreshJobKey,
   type StoredTokens,
   type TokenService,
   type TokenServiceDeps,

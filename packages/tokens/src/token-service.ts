@@ -10,10 +10,16 @@
 // they hold one pooled database connection between them, not one each.
 import { type CalendlyClient, CalendlyError, hasKind } from '@calhook/calendly';
 import type { Sealer } from '@calhook/crypto';
-import { connections, type Database, type Executor, type Tx } from '@calhook/db';
+import {
+  type ConnectionRow,
+  connectionRepo,
+  type Database,
+  type Executor,
+  type Tx,
+} from '@calhook/db';
 import type { Logger } from '@calhook/observability';
-import type { Queues } from '@calhook/queue';
-import { and, eq, sql } from 'drizzle-orm';
+import { jobKey, type Queues } from '@calhook/queue';
+import { sql } from 'drizzle-orm';
 import { ReauthRequiredError, TokenRefreshError, type TokenRefreshFailureKind } from './errors.ts';
 import { createKeyedMutex } from './keyed-mutex.ts';
 import { coolDownMs, isRefreshDue, nextRefreshAt, type RefreshTiming } from './refresh-schedule.ts';
@@ -107,44 +113,10 @@ const DUE_TOLERANCE_MS = 1_000;
 // advisory locks taken elsewhere on a hash of the same id.
 const LOCK_NAMESPACE = 0x746b6e; // "tkn"
 
-/** The BullMQ deduplication id of a connection's refresh job (no ':' allowed). */
-export function refreshJobKey(connectionId: string): string {
-  return `refresh-${connectionId}`;
-}
-
-const tokenColumns = {
-  id: connections.id,
-  status: connections.status,
-  accessTokenEnc: connections.accessTokenEnc,
-  refreshTokenEnc: connections.refreshTokenEnc,
-  tokenExpiresAt: connections.tokenExpiresAt,
-  tokenVersion: connections.tokenVersion,
-  refreshTokenIssuedAt: connections.refreshTokenIssuedAt,
-  refreshOutcomeUnknownAt: connections.refreshOutcomeUnknownAt,
-  refreshFailures: connections.refreshFailures,
-  lastErrorAt: connections.lastErrorAt,
-};
-
-type TokenRow = {
-  id: string;
-  status: 'active' | 'reauth_required' | 'disconnected';
-  accessTokenEnc: string | null;
-  refreshTokenEnc: string | null;
-  tokenExpiresAt: Date | null;
-  tokenVersion: number;
-  refreshTokenIssuedAt: Date | null;
-  refreshOutcomeUnknownAt: Date | null;
-  refreshFailures: number;
-  lastErrorAt: Date | null;
-};
+type TokenRow = ConnectionRow;
 
 async function readRow(db: Executor, connectionId: string): Promise<TokenRow | undefined> {
-  const [row] = await db
-    .select(tokenColumns)
-    .from(connections)
-    .where(eq(connections.id, connectionId))
-    .limit(1);
-  return row;
+  return (await connectionRepo.findById(db, connectionId)) ?? undefined;
 }
 
 async function lockConnection(tx: Executor, connectionId: string): Promise<void> {
@@ -251,41 +223,23 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     return null;
   }
 
-  async function writeTokens(
+  function writeTokens(
     tx: Executor,
     connectionId: string,
     tokens: StoredTokens,
     expectedVersion: number | undefined,
   ): Promise<number | undefined> {
-    const at = now();
-    // The refresh path also requires the row to be still active: a refresh must never revive a
-    // connection that was disconnected meanwhile.
-    const condition =
-      expectedVersion === undefined
-        ? eq(connections.id, connectionId)
-        : and(
-            eq(connections.id, connectionId),
-            eq(connections.tokenVersion, expectedVersion),
-            eq(connections.status, 'active'),
-          );
-    const [written] = await tx
-      .update(connections)
-      .set({
+    return connectionRepo.writeTokens(
+      tx,
+      connectionId,
+      {
         accessTokenEnc: sealer.seal(tokens.accessToken),
         refreshTokenEnc: tokens.refreshToken === null ? null : sealer.seal(tokens.refreshToken),
-        tokenExpiresAt: tokens.expiresAt,
-        tokenVersion: sql`${connections.tokenVersion} + 1`,
-        status: 'active',
-        refreshTokenIssuedAt: tokens.refreshToken === null ? null : at,
-        refreshOutcomeUnknownAt: null,
-        refreshFailures: 0,
-        lastError: null,
-        lastErrorAt: null,
-        updatedAt: at,
-      })
-      .where(condition)
-      .returning({ tokenVersion: connections.tokenVersion });
-    return written?.tokenVersion;
+        expiresAt: tokens.expiresAt,
+      },
+      now(),
+      expectedVersion,
+    );
   }
 
   async function markReauth(
@@ -294,11 +248,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     reason: 'invalid_grant' | 'refresh_outcome_lost',
     lastError: string,
   ): Promise<LockedOutcome> {
-    const at = now();
-    await tx
-      .update(connections)
-      .set({ status: 'reauth_required', lastError, lastErrorAt: at, updatedAt: at })
-      .where(eq(connections.id, connectionId));
+    await connectionRepo.markReauthRequired(tx, connectionId, lastError, now());
     return {
       kind: 'reauth',
       error: new ReauthRequiredError(connectionId, reason, lastError),
@@ -312,19 +262,14 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     error: CalendlyError,
     outcomeUnknownSince: Date | null,
   ): Promise<LockedOutcome> {
-    const at = now();
     const lastError = describe(error);
-    await tx
-      .update(connections)
-      .set({
-        refreshFailures: sql`${connections.refreshFailures} + 1`,
-        lastError: outcomeUnknownSince ? `refresh outcome unknown: ${lastError}` : lastError,
-        lastErrorAt: at,
-        // Kept until a definite answer: the next attempt's invalid_grant then means "lost".
-        refreshOutcomeUnknownAt: outcomeUnknownSince ?? undefined,
-        updatedAt: at,
-      })
-      .where(eq(connections.id, row.id));
+    await connectionRepo.recordRefreshFailure(
+      tx,
+      row.id,
+      outcomeUnknownSince ? `refresh outcome unknown: ${lastError}` : lastError,
+      outcomeUnknownSince,
+      now(),
+    );
     return {
       kind: 'transient',
       error: new TokenRefreshError(row.id, transientKind(error), describe(error), {
@@ -425,10 +370,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         if (unknown && deliberateRetryLeft) {
           deliberateRetryLeft = false;
           outcomeUnknownSince = now();
-          await tx
-            .update(connections)
-            .set({ refreshOutcomeUnknownAt: outcomeUnknownSince })
-            .where(eq(connections.id, row.id));
+          await connectionRepo.markRefreshOutcomeUnknown(tx, row.id, outcomeUnknownSince);
           continue;
         }
         return markTransient(tx, row, error, outcomeUnknownSince);
@@ -541,21 +483,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     });
   }
 
-  async function cancelRefresh(connectionId: string): Promise<void> {
-    const queue = queues.get('connections');
-    const jobId = await queue.getDeduplicationJobId(refreshJobKey(connectionId));
-    if (!jobId) return;
-    const job = await queue.getJob(jobId);
-    if (!job) {
-      await queue.removeDeduplicationKey(refreshJobKey(connectionId));
-      return;
-    }
-    // An active job cannot be removed; it re-reads the row and does nothing for a connection
-    // that is no longer active.
-    if ((await job.getState()) === 'active') return;
-    await job.remove().catch((error: unknown) => {
-      log.debug({ connectionId, err: error }, 'refresh job became active while cancelling');
-    });
+  function cancelRefresh(connectionId: string): Promise<void> {
+    // A refresh job already running re-reads the row and does nothing for a connection that
+    // is no longer active.
+    return queues.cancel('refresh-token', jobKey('refresh-token', { connectionId }) as string);
   }
 
   async function scheduleRefresh(connectionId: string): Promise<void> {
@@ -566,20 +497,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     }
     const at = nextRefreshAt(timingOf(row), random);
     if (at === null) return;
-    const delay = Math.max(0, at - now().getTime());
-    // One job per connection through BullMQ deduplication keyed `refresh-<connectionId>`:
-    // `replace` swaps a pending (delayed) job for this one; `keepLastIfActive` keeps this one
-    // aside while the job is running (e.g. the job itself rescheduling at its end) and enqueues
-    // it when that run finishes. A plain custom job id could not be re-added while its job is
-    // active or kept as failed.
-    await queues.enqueue(
-      'refresh-token',
-      { connectionId },
-      {
-        delay,
-        deduplication: { id: refreshJobKey(connectionId), replace: true, keepLastIfActive: true },
-      },
-    );
+    // One planned job per connection (the catalog's identity for refresh-token): this one
+    // replaces a planned one, and one planned while the job runs waits for that run to end.
+    await queues.enqueue('refresh-token', { connectionId }, { delayMs: at - now().getTime() });
   }
 
   return {

@@ -17,6 +17,54 @@ export type ConnectionStatus = (typeof connectionStatuses)[number];
 export const webhookStates = ['active', 'pending', 'disabled', 'missing', 'unavailable'] as const;
 export type WebhookState = (typeof webhookStates)[number];
 
+/** Why reconcile deleted one of our subscriptions at Calendly. */
+export type SubscriptionDeleteReason =
+  | 'unknown_hook'
+  | 'retired_hook'
+  | 'disabled'
+  | 'duplicate'
+  | 'wrong_events'
+  | 'old_public_url';
+
+/** What one subscription check found and did (the `subscription` part of a reconcile report). */
+export interface SubscriptionReport {
+  state: WebhookState;
+  kept: string[];
+  created: string[];
+  deleted: { uri: string; reason: SubscriptionDeleteReason }[];
+  untouched: number;
+  /** Calendly's words when it refused the subscription (plan, scope). */
+  message?: string;
+  /** The scopes Calendly said the token lacks, when that was the refusal. */
+  requiredScopes?: string[];
+  retryStartedAt?: string | null;
+}
+
+/** What one backfill listed and changed (the `backfill` part of a reconcile report). */
+export interface BackfillReport {
+  from: string;
+  to: string;
+  /** The first import's wide window, or the routine one. */
+  initial: boolean;
+  events: number;
+  invitees: number;
+  /** Invitees whose rows the listing created or changed: what no webhook had delivered. */
+  changed: number;
+  /** Changes counted as lost deliveries repaired (0 on the first import: that is history). */
+  repairs: number;
+  /** Items left out, each counted here and logged: unreadable, refused by Calendly, or bad data. */
+  skipped: number;
+  /** The first of them, with why (the count above is complete). */
+  skippedItems: { uri: string | null; reason: string }[];
+}
+
+/** The last reconcile of a connection, as `last_reconcile_report` holds it. */
+export interface ReconcileReport {
+  subscription: SubscriptionReport;
+  /** Null when the run had no backfill due (or it has not finished). */
+  backfill: BackfillReport | null;
+}
+
 /**
  * One app user's link to one Calendly user. The row is kept after disconnect (meetings hang
  * off it) and reused on reconnect, so `user_id` is the natural key.
@@ -48,7 +96,10 @@ export const connections = pgTable(
     lastEventAt: tstz('last_event_at'),
     lastReconciledAt: tstz('last_reconciled_at'),
     lastBackfilledAt: tstz('last_backfilled_at'),
-    lastReconcileReport: jsonb('last_reconcile_report'),
+    // Set when an app, a command or a connect asks for a backfill; the next reconcile run does
+    // one and clears it, unless it was set again while that run worked.
+    backfillRequestedAt: tstz('backfill_requested_at'),
+    lastReconcileReport: jsonb('last_reconcile_report').$type<ReconcileReport>(),
     ...timestamps,
   },
   (t) => [

@@ -1,0 +1,269 @@
+// The owner of the `connections` table: every insert, update and delete of it is one of these
+// named operations, each taking the database or the caller's transaction first.
+import { and, eq, sql } from 'drizzle-orm';
+import type { Executor } from '../client.ts';
+import {
+  type BackfillReport,
+  type ConnectionRow,
+  type ConnectionStatus,
+  connections,
+  type SubscriptionReport,
+} from '../schema/connections.ts';
+
+export async function findById(ex: Executor, id: string): Promise<ConnectionRow | null> {
+  const [row] = await ex.select().from(connections).where(eq(connections.id, id)).limit(1);
+  return row ?? null;
+}
+
+export async function findByUser(ex: Executor, userId: string): Promise<ConnectionRow | null> {
+  const [row] = await ex.select().from(connections).where(eq(connections.userId, userId)).limit(1);
+  return row ?? null;
+}
+
+/** The Calendly user of each of these connections (the tenant check of ingest). */
+export async function calendlyUsersOf(
+  ex: Executor,
+  ids: readonly string[],
+): Promise<Map<string, string | null>> {
+  if (ids.length === 0) return new Map();
+  const rows = await ex
+    .select({ id: connections.id, calendlyUserUri: connections.calendlyUserUri })
+    .from(connections)
+    .where(sql`${connections.id} = any(${sql.param([...new Set(ids)])})`);
+  return new Map(rows.map((row) => [row.id, row.calendlyUserUri]));
+}
+
+export async function activeIds(ex: Executor): Promise<string[]> {
+  const rows = await ex
+    .select({ id: connections.id })
+    .from(connections)
+    .where(eq(connections.status, 'active'));
+  return rows.map((row) => row.id);
+}
+
+export async function countByStatus(ex: Executor): Promise<Record<string, number>> {
+  const rows = await ex
+    .select({ status: connections.status, n: sql<number>`count(*)::int` })
+    .from(connections)
+    .groupBy(connections.status);
+  return Object.fromEntries(rows.map((row) => [row.status, row.n]));
+}
+
+export interface CalendlyIdentity {
+  calendlyUserUri: string;
+  organizationUri: string;
+}
+
+/**
+ * Creates the user's connection, or makes the existing one active for this Calendly user
+ * (the row is kept across disconnects: meetings hang off it). A different Calendly user than
+ * before starts its history afresh: its first reconcile imports the wide window.
+ */
+export async function connectUser(
+  ex: Executor,
+  userId: string,
+  identity: CalendlyIdentity,
+  at: Date,
+): Promise<{ id: string; created: boolean }> {
+  const [row] = await ex
+    .insert(connections)
+    .values({ userId, status: 'active', webhookState: 'pending', ...identity })
+    .onConflictDoUpdate({
+      target: connections.userId,
+      set: {
+        status: 'active',
+        ...identity,
+        lastBackfilledAt: sql`case when ${connections.calendlyUserUri} is distinct from ${identity.calendlyUserUri} then null else ${connections.lastBackfilledAt} end`,
+        updatedAt: at,
+      },
+    })
+    .returning({ id: connections.id, created: sql<boolean>`xmax = 0` });
+  if (!row) throw new Error('connection upsert returned nothing');
+  return row;
+}
+
+/** The sealed token columns a write sets; null refresh token = a personal access token. */
+export interface SealedTokens {
+  accessTokenEnc: string;
+  refreshTokenEnc: string | null;
+  expiresAt: Date | null;
+}
+
+/**
+ * Stores a new token pair: version bumped, status active, failure bookkeeping cleared. With
+ * `expectedVersion` it is the refresh's compare-and-swap (and the row must still be active: a
+ * refresh never revives a disconnected connection). Returns the new version, or undefined
+ * when the row did not match.
+ */
+export async function writeTokens(
+  ex: Executor,
+  id: string,
+  tokens: SealedTokens,
+  at: Date,
+  expectedVersion?: number,
+): Promise<number | undefined> {
+  const condition =
+    expectedVersion === undefined
+      ? eq(connections.id, id)
+      : and(
+          eq(connections.id, id),
+          eq(connections.tokenVersion, expectedVersion),
+          eq(connections.status, 'active'),
+        );
+  const [written] = await ex
+    .update(connections)
+    .set({
+      accessTokenEnc: tokens.accessTokenEnc,
+      refreshTokenEnc: tokens.refreshTokenEnc,
+      tokenExpiresAt: tokens.expiresAt,
+      tokenVersion: sql`${connections.tokenVersion} + 1`,
+      status: 'active',
+      refreshTokenIssuedAt: tokens.refreshTokenEnc === null ? null : at,
+      refreshOutcomeUnknownAt: null,
+      refreshFailures: 0,
+      lastError: null,
+      lastErrorAt: null,
+      updatedAt: at,
+    })
+    .where(condition)
+    .returning({ tokenVersion: connections.tokenVersion });
+  return written?.tokenVersion;
+}
+
+/** Calendly refused the refresh token for good: the user must connect again. */
+export async function markReauthRequired(
+  ex: Executor,
+  id: string,
+  lastError: string,
+  at: Date,
+): Promise<void> {
+  await ex
+    .update(connections)
+    .set({ status: 'reauth_required', lastError, lastErrorAt: at, updatedAt: at })
+    .where(eq(connections.id, id));
+}
+
+/**
+ * A refresh failed in a way that may pass (5xx, 429, network). `outcomeUnknownSince` is kept
+ * until a definite answer: the next attempt's invalid_grant then means the pair was lost.
+ */
+export async function recordRefreshFailure(
+  ex: Executor,
+  id: string,
+  lastError: string,
+  outcomeUnknownSince: Date | null,
+  at: Date,
+): Promise<void> {
+  await ex
+    .update(connections)
+    .set({
+      refreshFailures: sql`${connections.refreshFailures} + 1`,
+      lastError,
+      lastErrorAt: at,
+      refreshOutcomeUnknownAt: outcomeUnknownSince ?? undefined,
+      updatedAt: at,
+    })
+    .where(eq(connections.id, id));
+}
+
+/** A refresh was sent and its answer lost: the stored refresh token may be spent. */
+export async function markRefreshOutcomeUnknown(ex: Executor, id: string, since: Date) {
+  await ex
+    .update(connections)
+    .set({ refreshOutcomeUnknownAt: since })
+    .where(eq(connections.id, id));
+}
+
+/**
+ * Forgets the connection's credentials (disconnect, or a reconnect as another Calendly user):
+ * tokens cleared, token version bumped so an in-flight refresh cannot write them back, no
+ * webhook. `disconnect` also marks the connection disconnected.
+ */
+export async function clearCredentials(
+  ex: Executor,
+  id: string,
+  options: { disconnect: boolean },
+  at: Date,
+): Promise<void> {
+  await ex
+    .update(connections)
+    .set({
+      accessTokenEnc: null,
+      refreshTokenEnc: null,
+      tokenExpiresAt: null,
+      tokenVersion: sql`${connections.tokenVersion} + 1`,
+      webhookState: 'missing',
+      ...(options.disconnect ? { status: 'disconnected' as ConnectionStatus } : {}),
+      updatedAt: at,
+    })
+    .where(eq(connections.id, id));
+}
+
+/**
+ * Records a subscription check: the webhook state it left, Calendly's message when it refused
+ * one, and a fresh reconcile report whose backfill part is filled in by `recordBackfill`.
+ */
+export async function recordSubscriptionCheck(
+  ex: Executor,
+  id: string,
+  report: SubscriptionReport,
+  at: Date,
+): Promise<void> {
+  await ex
+    .update(connections)
+    .set({
+      webhookState: report.state,
+      webhookMessage: report.message ?? null,
+      lastReconciledAt: at,
+      lastReconcileReport: { subscription: report, backfill: null },
+      updatedAt: at,
+    })
+    .where(eq(connections.id, id));
+}
+
+/** Asks the next reconcile run of the connection to backfill. */
+export async function requestBackfill(ex: Executor, id: string, at: Date): Promise<void> {
+  await ex.update(connections).set({ backfillRequestedAt: at }).where(eq(connections.id, id));
+}
+
+/**
+ * Records a finished backfill into the report of the run's subscription check. The request it
+ * answered (made at or before `startedAt`) is cleared; one made while it ran is kept for the
+ * next run.
+ */
+export async function recordBackfill(
+  ex: Executor,
+  id: string,
+  report: BackfillReport,
+  startedAt: Date,
+  at: Date,
+): Promise<void> {
+  await ex
+    .update(connections)
+    .set({
+      lastBackfilledAt: at,
+      lastReconcileReport: sql`jsonb_set(coalesce(${connections.lastReconcileReport}, '{"subscription":null}'::jsonb), '{backfill}', ${JSON.stringify(report)}::jsonb)`,
+      backfillRequestedAt: sql`case when ${connections.backfillRequestedAt} <= ${startedAt.toISOString()}::timestamptz then null else ${connections.backfillRequestedAt} end`,
+      updatedAt: at,
+    })
+    .where(eq(connections.id, id));
+}
+
+/**
+ * Moves each connection's last_event_at forward, never back. The rows are locked in id order
+ * first (the array subquery runs before the update), so two batches updating the same
+ * connections cannot deadlock.
+ */
+export async function advanceLastEventAt(ex: Executor, latest: ReadonlyMap<string, Date>) {
+  if (latest.size === 0) return;
+  const ids = [...latest.keys()];
+  const at = ids.map((id) => (latest.get(id) as Date).toISOString());
+  await ex.execute(sql`
+    update ${connections} set last_event_at = v.at
+    from unnest(${sql.param(ids)}::uuid[], ${sql.param(at)}::text[]::timestamptz[]) as v(id, at)
+    where ${connections.id} = v.id
+      and ${connections.id} = any(array(
+        select c.id from ${connections} c where c.id = any(${sql.param(ids)}::uuid[])
+        order by c.id for no key update))
+      and (${connections.lastEventAt} is null or ${connections.lastEventAt} < v.at)`);
+}
