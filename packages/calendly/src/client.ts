@@ -3,15 +3,17 @@
 import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { CalendlyError } from './errors.ts';
+import {
+  type Invitee,
+  inviteeSchema,
+  type ScheduledEvent,
+  scheduledEventSchema,
+} from './payloads.ts';
 import { redactPath } from './redact.ts';
 import { resourcePath, withQuery } from './resource-path.ts';
 import {
   collectionPage,
-  type InviteeResource,
-  inviteeResourceSchema,
   resourceEnvelope,
-  type ScheduledEventResource,
-  scheduledEventResourceSchema,
   type TokenSet,
   tokenResponseSchema,
   toTokenSet,
@@ -46,7 +48,7 @@ export interface CalendlyClientOptions {
   maxRetryDelayMs?: number;
   /** A 429 asking to wait longer than this is surfaced as `rate_limited`. Default 60 s. */
   maxRateLimitWaitMs?: number;
-  /** Page size for list calls. Default 100 (Calendly's maximum). */
+  /** Page size for list calls. Default and most 100 (Calendly answers 400 above it). */
   pageSize?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -77,6 +79,12 @@ export interface ListWebhookSubscriptionsInput {
   group?: string;
 }
 
+/**
+ * One item of a listing: parsed, or left out with the reason (Calendly sent it in a shape no
+ * schema accepts). A bad item never ends the listing: the caller counts and skips it.
+ */
+export type Listed<T> = { ok: true; value: T } | { ok: false; reason: string; uri: string | null };
+
 export interface ListScheduledEventsInput {
   /** Always pass it: organization-wide listings would import other hosts' meetings. */
   user: string;
@@ -84,7 +92,7 @@ export interface ListScheduledEventsInput {
   status?: 'active' | 'canceled';
   minStartTime?: Date | string;
   maxStartTime?: Date | string;
-  /** Page size (max 100). */
+  /** Page size (at most 100). */
   count?: number;
 }
 
@@ -124,14 +132,14 @@ export interface CalendlyClient {
   listScheduledEvents(
     accessToken: string,
     input: ListScheduledEventsInput,
-  ): AsyncIterable<ScheduledEventResource>;
-  getScheduledEvent(accessToken: string, uri: string): Promise<ScheduledEventResource>;
+  ): AsyncIterable<Listed<ScheduledEvent>>;
+  getScheduledEvent(accessToken: string, uri: string): Promise<ScheduledEvent>;
   /** Every invitee of the event, oldest first, fetched page by page as iterated. */
   listEventInvitees(
     accessToken: string,
     eventUri: string,
     input?: ListEventInviteesInput,
-  ): AsyncIterable<InviteeResource>;
+  ): AsyncIterable<Listed<Invitee>>;
   authorizeUrl(input: AuthorizeUrlInput): string;
   /**
    * Never retried: a code is single-use. A `network` error with `phase: 'unknown'` means the
@@ -148,6 +156,8 @@ export interface CalendlyClient {
 }
 
 const MAX_PAGES = 10_000;
+/** Calendly's largest `count`: a bigger one is refused with 400. */
+const MAX_PAGE_SIZE = 100;
 
 function isoTime(value: Date | string | undefined): string | undefined {
   return value instanceof Date ? value.toISOString() : value;
@@ -181,7 +191,7 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
     now,
     logger: options.logger,
   });
-  const pageSize = options.pageSize ?? 100;
+  const pageSize = Math.min(MAX_PAGE_SIZE, options.pageSize ?? MAX_PAGE_SIZE);
   const userAgent = options.userAgent ?? 'calhook';
 
   function parse<T extends z.ZodType>(
@@ -243,8 +253,8 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
     accessToken: string,
     path: string,
     item: T,
-  ): AsyncGenerator<z.infer<T>> {
-    const pageSchema = collectionPage(item);
+  ): AsyncGenerator<Listed<z.infer<T>>> {
+    const pageSchema = collectionPage();
     const seenTokens = new Set<string>();
     let pageToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -254,13 +264,33 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
         withQuery(path, { page_token: pageToken }),
         pageSchema,
       );
-      for (const entry of body.collection) yield entry as z.infer<T>;
+      for (const entry of body.collection) yield parseItem(item, entry, path);
       const next = body.pagination?.next_page_token;
       // A repeated token would loop forever; treat it as the end.
       if (!next || seenTokens.has(next)) return;
       seenTokens.add(next);
       pageToken = next;
     }
+  }
+
+  function parseItem<T extends z.ZodType>(
+    schema: T,
+    entry: unknown,
+    path: string,
+  ): Listed<z.infer<T>> {
+    const result = schema.safeParse(entry);
+    if (result.success) return { ok: true, value: result.data };
+    const raw = entry as { uri?: unknown } | null;
+    const uri = typeof raw?.uri === 'string' ? raw.uri : null;
+    const reason = result.error.issues
+      .slice(0, 3)
+      .map((issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`)
+      .join('; ');
+    options.logger?.warn(
+      { path: redactPath(path), uri, reason },
+      'Calendly listed an item in an unexpected shape; skipped',
+    );
+    return { ok: false, reason, uri };
   }
 
   function clientId(): string {
@@ -301,7 +331,7 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
   }
 
   const subscriptionEnvelope = resourceEnvelope(webhookSubscriptionResourceSchema);
-  const eventEnvelope = resourceEnvelope(scheduledEventResourceSchema);
+  const eventEnvelope = resourceEnvelope(scheduledEventSchema);
 
   return {
     async getCurrentUser(accessToken) {
@@ -331,12 +361,9 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
         count: pageSize,
       });
       const all: WebhookSubscriptionResource[] = [];
-      for await (const subscription of paginate(
-        accessToken,
-        path,
-        webhookSubscriptionResourceSchema,
-      )) {
-        all.push(subscription);
+      for await (const listed of paginate(accessToken, path, webhookSubscriptionResourceSchema)) {
+        // A subscription we cannot read cannot be ours to keep or delete safely: left alone.
+        if (listed.ok) all.push(listed.value);
       }
       return all;
     },
@@ -377,9 +404,9 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
         min_start_time: isoTime(input.minStartTime),
         max_start_time: isoTime(input.maxStartTime),
         sort: 'start_time:asc',
-        count: input.count ?? pageSize,
+        count: Math.min(MAX_PAGE_SIZE, input.count ?? pageSize),
       });
-      return paginate(accessToken, path, scheduledEventResourceSchema);
+      return paginate(accessToken, path, scheduledEventSchema);
     },
 
     async getScheduledEvent(accessToken, uri) {
@@ -393,9 +420,9 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
       const path = withQuery(`${eventPath}/invitees`, {
         status: input.status,
         sort: 'created_at:asc',
-        count: input.count ?? pageSize,
+        count: Math.min(MAX_PAGE_SIZE, input.count ?? pageSize),
       });
-      return paginate(accessToken, path, inviteeResourceSchema);
+      return paginate(accessToken, path, inviteeSchema);
     },
 
     authorizeUrl(input) {

@@ -7,6 +7,7 @@ export {
   createCalendlyClient,
   type ExchangeCodeInput,
   type ListEventInviteesInput,
+  type Listed,
   type ListScheduledEventsInput,
   type ListWebhookSubscriptionsInput,
   type WebhookScope,
@@ -27,10 +28,6 @@ export { createPkcePair, type PkcePair, pkceChallenge } from './pkce.ts';
 export { redact, redactPath } from './redact.ts';
 export { resourcePath } from './resource-path.ts';
 export {
-  type InviteeResource,
-  inviteeResourceSchema,
-  type ScheduledEventResource,
-  scheduledEventResourceSchema,
   type TokenResponse,
   type TokenSet,
   tokenResponseSchema,

@@ -1,5 +1,5 @@
-// Schemas for webhook deliveries and the invitee / scheduled-event shapes they embed. The same
-// shapes come back from the list endpoints, so backfill parses listed data with them too.
+// One schema per Calendly object: the webhook envelope, and the invitee and scheduled event
+// that webhooks embed and the list endpoints return (both parse with these, once, in one place).
 // Parsing is deliberately lenient: unknown keys pass through, and fields the spec calls
 // non-null are accepted as null or missing, because real payloads break the spec now and then
 // (CALENDLY.md, "The invitee payload"). Timestamps stay strings: they may carry microseconds,
@@ -8,6 +8,22 @@ import { z } from 'zod';
 
 const text = z.string().nullish();
 const count = z.number().nullish();
+
+/**
+ * The webhook events calhook subscribes to and applies to meetings: what every subscription it
+ * creates carries, and what ingest turns into meeting rows (others are stored and ignored).
+ */
+export const MEETING_EVENTS = [
+  'invitee.created',
+  'invitee.canceled',
+  'invitee_no_show.created',
+  'invitee_no_show.deleted',
+] as const;
+export type MeetingEvent = (typeof MEETING_EVENTS)[number];
+
+export function isMeetingEvent(event: unknown): event is MeetingEvent {
+  return (MEETING_EVENTS as readonly unknown[]).includes(event);
+}
 
 export const webhookEnvelopeSchema = z.looseObject({
   event: z.string(),
@@ -38,6 +54,7 @@ export const eventMembershipSchema = z.looseObject({
   user_name: text,
 });
 
+/** A scheduled event: embedded in invitee webhooks, or an item of the events listing. */
 export const scheduledEventSchema = z.looseObject({
   uri: z.string(),
   name: text,
@@ -66,7 +83,8 @@ export const noShowSchema = z.looseObject({
 });
 export type NoShow = z.infer<typeof noShowSchema>;
 
-export const inviteePayloadSchema = z.looseObject({
+/** An invitee: a webhook's `payload`, or an item of an event's invitee listing. */
+export const inviteeSchema = z.looseObject({
   uri: z.string(),
   // The scheduled event URI. Group events have many invitees: never dedupe on it.
   event: z.string(),
@@ -90,4 +108,4 @@ export const inviteePayloadSchema = z.looseObject({
   // Embedded in webhook payloads; absent from GET /scheduled_events/{uuid}/invitees.
   scheduled_event: scheduledEventSchema.nullish(),
 });
-export type InviteePayload = z.infer<typeof inviteePayloadSchema>;
+export type Invitee = z.infer<typeof inviteeSchema>;

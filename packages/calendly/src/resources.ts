@@ -1,6 +1,7 @@
-// Shapes of the Calendly API responses this client returns. Parsed leniently: real responses
-// break the spec's nullability here and there, and unknown fields are kept (loose objects), so
-// only what callers rely on is required.
+// Shapes of the Calendly API responses this client returns, other than the invitee and the
+// scheduled event (payloads.ts: the same objects webhooks embed). Parsed leniently: real
+// responses break the spec's nullability here and there, and unknown fields are kept (loose
+// objects), so only what callers rely on is required.
 import { z } from 'zod';
 
 const nullableString = z.string().nullish();
@@ -35,54 +36,17 @@ export const webhookSubscriptionResourceSchema = z.looseObject({
 });
 export type WebhookSubscriptionResource = z.infer<typeof webhookSubscriptionResourceSchema>;
 
-export const scheduledEventResourceSchema = z.looseObject({
-  uri: z.string(),
-  name: nullableString,
-  status: z.string(),
-  start_time: z.string(),
-  end_time: z.string(),
-  event_type: nullableString,
-  location: z.unknown().optional(),
-  invitees_counter: z
-    .looseObject({ total: z.number(), active: z.number(), limit: z.number() })
-    .nullish(),
-  event_memberships: z.array(z.looseObject({ user: nullableString })).nullish(),
-  cancellation: z.unknown().optional(),
-  created_at: nullableString,
-  updated_at: nullableString,
-});
-export type ScheduledEventResource = z.infer<typeof scheduledEventResourceSchema>;
-
-export const inviteeResourceSchema = z.looseObject({
-  uri: z.string(),
-  event: z.string(),
-  email: z.string(),
-  name: nullableString,
-  first_name: nullableString,
-  last_name: nullableString,
-  status: z.string(),
-  timezone: nullableString,
-  rescheduled: z.boolean().nullish(),
-  old_invitee: nullableString,
-  new_invitee: nullableString,
-  cancel_url: nullableString,
-  reschedule_url: nullableString,
-  cancellation: z.unknown().optional(),
-  no_show: z.unknown().optional(),
-  questions_and_answers: z.array(z.unknown()).nullish(),
-  tracking: z.unknown().optional(),
-  created_at: nullableString,
-  updated_at: nullableString,
-});
-export type InviteeResource = z.infer<typeof inviteeResourceSchema>;
-
 export function resourceEnvelope<T extends z.ZodType>(resource: T) {
   return z.object({ resource });
 }
 
-export function collectionPage<T extends z.ZodType>(item: T) {
+/**
+ * A page of a list endpoint. Items are parsed one by one by the caller, so one item Calendly
+ * sends in an unexpected shape is skipped and counted, never the end of the listing.
+ */
+export function collectionPage() {
   return z.object({
-    collection: z.array(item),
+    collection: z.array(z.unknown()),
     pagination: z
       .looseObject({ next_page_token: nullableString, next_page: nullableString })
       .nullish(),

@@ -2,17 +2,18 @@
 // through it, so a delivery and a listing of the same data can never disagree. It works on a
 // batch of observations at once: one lock statement, three reads and at most two writes
 // however many there are, with the merge rules folded in memory in between.
-import { createHash } from 'node:crypto';
+import type { Executor, Tx } from '@calhook/db';
 import {
-  type Executor,
-  type InviteeRow,
-  invitees,
-  type MeetingRow,
-  meetings,
-  type Tx,
-} from '@calhook/db';
-import { and, type Column, isNotNull, sql } from 'drizzle-orm';
-import { jsonRecordset, pairsIn, setFromExcluded } from './bulk-sql.ts';
+  inviteeRecordOf,
+  inviteesByKeys,
+  lockKeys,
+  meetingRecordOf,
+  meetingsByKeysQuery,
+  type NaturalKey,
+  naturalKey,
+  upsertInvitees,
+  upsertMeetings,
+} from './meeting-store.ts';
 import {
   type InviteeRecord,
   type MeetingRecord,
@@ -22,6 +23,7 @@ import {
   sameRecord,
 } from './merge-rules.ts';
 import { type InviteeObservationInput, observationFromPayload } from './observation.ts';
+import { isolatable, pgErrorCode } from './pg-errors.ts';
 
 export interface ObservationChanges {
   meetingCreated: boolean;
@@ -37,64 +39,6 @@ export interface ObservationChanges {
 export type ApplyObservationResult =
   | ({ ok: true } & ObservationChanges)
   | { ok: false; reason: string };
-
-export function meetingRecordOf(row: MeetingRow): MeetingRecord {
-  return {
-    calendlyEventUri: row.calendlyEventUri,
-    name: row.name,
-    status: row.status,
-    startTime: row.startTime,
-    endTime: row.endTime,
-    location: row.location ?? null,
-    eventTypeUri: row.eventTypeUri,
-    canceledAt: row.canceledAt,
-    canceledBy: row.canceledBy,
-    cancelReason: row.cancelReason,
-    sourceUpdatedAt: row.sourceUpdatedAt,
-  };
-}
-
-export function inviteeRecordOf(row: InviteeRow): InviteeRecord {
-  return {
-    calendlyInviteeUri: row.calendlyInviteeUri,
-    calendlyEventUri: row.calendlyEventUri,
-    email: row.email,
-    name: row.name,
-    timezone: row.timezone,
-    status: row.status,
-    rescheduled: row.rescheduled,
-    canceledBy: row.canceledBy,
-    cancelerType: row.cancelerType,
-    cancelReason: row.cancelReason,
-    canceledAt: row.canceledAt,
-    questionsAndAnswers: Array.isArray(row.questionsAndAnswers) ? row.questionsAndAnswers : [],
-    tracking: row.tracking ?? null,
-    sourceUpdatedAt: row.sourceUpdatedAt,
-    oldInviteeUri: row.oldInviteeUri,
-    newInviteeUri: row.newInviteeUri,
-    noShow: row.noShow,
-    noShowUri: row.noShowUri,
-    noShowUpdatedAt: row.noShowUpdatedAt,
-  };
-}
-
-function lockKey(connectionId: string, kind: 'meeting' | 'invitee', uri: string): bigint {
-  return createHash('sha256').update(`${connectionId}\n${kind}\n${uri}`).digest().readBigInt64BE(0);
-}
-
-/**
- * Serialises every transaction that touches the same meeting or invitee of a connection,
- * including rows that do not exist yet: a row lock cannot cover an insert race, and the
- * reschedule links need the counterpart's row to be either committed or not yet started.
- * Keys are taken in ascending order (unnest keeps the array's order) so two transactions
- * never wait on each other in a cycle, whatever batches they hold.
- */
-async function lockNaturalKeys(tx: Tx, keys: bigint[]): Promise<void> {
-  const ordered = [...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  await tx.execute(
-    sql`select count(pg_advisory_xact_lock(k)) from unnest(${sql.param(ordered.map(String))}::bigint[]) as k`,
-  );
-}
 
 export interface ObservationItem {
   connectionId: string;
@@ -114,80 +58,7 @@ interface TrackedInvitee extends Tracked<InviteeRecord> {
   meetingId: string | undefined;
 }
 
-const keyOf = (connectionId: string, uri: string) => `${connectionId}\n${uri}`;
-
-function dedupeById<R extends { id: string }>(rows: R[]): R[] {
-  const byId = new Map<string, R>();
-  for (const row of rows) byId.set(row.id, row);
-  return [...byId.values()];
-}
-
-const MEETING_FIELDS = [
-  'name',
-  'status',
-  'startTime',
-  'endTime',
-  'location',
-  'eventTypeUri',
-  'canceledAt',
-  'canceledBy',
-  'cancelReason',
-  'sourceUpdatedAt',
-] as const satisfies readonly (keyof MeetingRecord)[];
-
-const INVITEE_FIELDS = [
-  'calendlyEventUri',
-  'email',
-  'name',
-  'timezone',
-  'status',
-  'rescheduled',
-  'canceledBy',
-  'cancelerType',
-  'cancelReason',
-  'canceledAt',
-  'questionsAndAnswers',
-  'tracking',
-  'sourceUpdatedAt',
-  'oldInviteeUri',
-  'newInviteeUri',
-  'noShow',
-  'noShowUri',
-  'noShowUpdatedAt',
-] as const satisfies readonly (keyof InviteeRecord)[];
-
-/** A connection id and a Calendly URI: the natural key of a meeting or an invitee. */
-type Pair = readonly [connectionId: string, uri: string];
-
-/**
- * The stored meetings of these (connection, event URI) pairs: one index lookup a pair, so a
- * batch costs the same however many meetings are stored. Exported for the plan test.
- */
-export function storedMeetingsQuery(tx: Executor, pairs: readonly Pair[]) {
-  return tx
-    .select()
-    .from(meetings)
-    .where(pairsIn(meetings.connectionId, meetings.calendlyEventUri, pairs));
-}
-
-/**
- * The invitees `named` (a batch's invitees and the ones they link to) and those whose
- * reschedule links name one of `selves`: one index walk each (the link columns have partial
- * indexes). A row can come back twice; the caller keeps one. Exported for the plan test.
- */
-export function storedInviteesQuery(tx: Executor, named: readonly Pair[], selves: readonly Pair[]) {
-  const linkingTo = (column: Column) =>
-    tx
-      .select()
-      .from(invitees)
-      .where(and(isNotNull(column), pairsIn(invitees.connectionId, column, selves)));
-  return tx
-    .select()
-    .from(invitees)
-    .where(pairsIn(invitees.connectionId, invitees.calendlyInviteeUri, named))
-    .unionAll(linkingTo(invitees.oldInviteeUri))
-    .unionAll(linkingTo(invitees.newInviteeUri));
-}
+const keyOf = naturalKey;
 
 /**
  * Merges one invitee observation into the connection's meetings. Must run inside a
@@ -235,24 +106,18 @@ export async function applyInviteeObservations(
   }
   if (planned.length === 0) return results;
 
-  await lockNaturalKeys(
-    tx,
-    planned.flatMap((p) => [
-      lockKey(p.connectionId, 'meeting', p.observation.meeting.calendlyEventUri),
-      ...[p.self, ...p.linked].map((uri) => lockKey(p.connectionId, 'invitee', uri)),
-    ]),
+  const inviteeKeys = planned.flatMap((p) =>
+    [p.self, ...p.linked].map((uri): NaturalKey => [p.connectionId, uri]),
   );
-
-  const storedMeetings = await storedMeetingsQuery(
-    tx,
-    planned.map((p) => [p.connectionId, p.observation.meeting.calendlyEventUri]),
+  const meetingKeys = planned.map(
+    (p): NaturalKey => [p.connectionId, p.observation.meeting.calendlyEventUri],
   );
-  const storedInvitees = dedupeById(
-    await storedInviteesQuery(
-      tx,
-      planned.flatMap((p) => [p.self, ...p.linked].map((uri): Pair => [p.connectionId, uri])),
-      planned.map((p): Pair => [p.connectionId, p.self]),
-    ),
+  await lockKeys(tx, { meetings: meetingKeys, invitees: inviteeKeys });
+  const storedMeetings = await meetingsByKeysQuery(tx, meetingKeys);
+  const storedInvitees = await inviteesByKeys(
+    tx,
+    inviteeKeys,
+    planned.map((p): NaturalKey => [p.connectionId, p.self]),
   );
 
   const meetingRows = new Map<string, Tracked<MeetingRecord>>();
@@ -360,27 +225,15 @@ export async function applyInviteeObservations(
 const changed = <R extends MeetingRecord | InviteeRecord>(row: Tracked<R>) =>
   !row.stored || !sameRecord(row.stored, row.current);
 
-/**
- * One upsert for every meeting the batch created or changed. The advisory locks make a
- * conflict with a writer outside this batch impossible; the conflict clause is how an
- * existing row is updated in the same statement as the new ones are inserted.
- */
+/** Writes the final state of every meeting the batch created or changed; records their ids. */
 async function writeMeetings(tx: Tx, rows: Map<string, Tracked<MeetingRecord>>) {
   const dirty = [...rows.values()].filter(changed);
-  if (dirty.length === 0) return;
-  const { columns, source } = jsonRecordset(
-    meetings,
-    ['connectionId', 'calendlyEventUri', ...MEETING_FIELDS],
-    dirty.map((row) => ({ ...row.current, connectionId: row.connectionId })),
+  const ids = await upsertMeetings(
+    tx,
+    dirty.map((row) => ({ connectionId: row.connectionId, record: row.current })),
   );
-  const written = await tx.execute<{ id: string; connection_id: string; uri: string }>(sql`
-    insert into ${meetings} (${columns}) select ${columns} from ${source}
-    on conflict (connection_id, calendly_event_uri) do update
-      set ${setFromExcluded(meetings, MEETING_FIELDS)}, updated_at = now()
-    returning id, connection_id, calendly_event_uri as uri`);
-  for (const row of written) {
-    const tracked = rows.get(keyOf(row.connection_id, row.uri));
-    if (tracked) tracked.id = row.id;
+  for (const row of dirty) {
+    row.id = ids.get(keyOf(row.connectionId, row.current.calendlyEventUri)) ?? row.id;
   }
 }
 
@@ -390,20 +243,43 @@ async function writeInvitees(
   meetingRows: Map<string, Tracked<MeetingRecord>>,
 ) {
   const dirty = [...rows.values()].filter(changed);
-  if (dirty.length === 0) return;
-  const { columns, source } = jsonRecordset(
-    invitees,
-    ['connectionId', 'meetingId', 'calendlyInviteeUri', ...INVITEE_FIELDS],
+  await upsertInvitees(
+    tx,
     dirty.map((row) => {
       const meetingId =
         row.meetingId ?? meetingRows.get(keyOf(row.connectionId, row.current.calendlyEventUri))?.id;
       if (!meetingId) throw new Error(`no meeting for invitee ${row.current.calendlyInviteeUri}`);
-      return { ...row.current, connectionId: row.connectionId, meetingId };
+      return { connectionId: row.connectionId, meetingId, record: row.current };
     }),
   );
-  // An invitee keeps the meeting it was first filed under: meeting_id is not updated.
-  await tx.execute(sql`
-    insert into ${invitees} (${columns}) select ${columns} from ${source}
-    on conflict (connection_id, calendly_invitee_uri) do update
-      set ${setFromExcluded(invitees, INVITEE_FIELDS)}, updated_at = now()`);
+}
+
+/**
+ * Applies a batch in one transaction. When Postgres refuses something in it, each observation
+ * goes again alone in a transaction of its own, and one it still refuses is reported as not
+ * applied (with Postgres's reason) instead of failing the others. Infrastructure failures (a
+ * lost connection) still throw: every item would fail the same way.
+ */
+export async function applyObservationsIsolated(
+  db: Executor,
+  items: readonly ObservationItem[],
+): Promise<ApplyObservationResult[]> {
+  if (items.length === 0) return [];
+  try {
+    return await db.transaction((tx) => applyInviteeObservations(tx, items));
+  } catch (error) {
+    if (!isolatable(error)) throw error;
+  }
+  const results: ApplyObservationResult[] = [];
+  for (const item of items) {
+    try {
+      results.push(
+        await db.transaction((tx) => applyInviteeObservation(tx, item.connectionId, item.input)),
+      );
+    } catch (error) {
+      if (!isolatable(error)) throw error;
+      results.push({ ok: false, reason: `database refused it (${pgErrorCode(error)})` });
+    }
+  }
+  return results;
 }

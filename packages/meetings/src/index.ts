@@ -4,8 +4,7 @@ export {
   type ApplyObservationResult,
   applyInviteeObservation,
   applyInviteeObservations,
-  inviteeRecordOf,
-  meetingRecordOf,
+  applyObservationsIsolated,
   type ObservationChanges,
   type ObservationItem,
 } from './apply-invitee-observation.ts';
@@ -18,13 +17,11 @@ export {
 export {
   type ChangeCounts,
   type Delivery,
-  deliveryContentHash,
   type IngestDeps,
   type IngestOutcome,
   type IngestResult,
   ingestDeliveries,
   ingestDelivery,
-  MEETING_EVENT_TYPES,
 } from './ingest-delivery.ts';
 export {
   DEFAULT_MEETINGS_LIMIT,
@@ -37,6 +34,12 @@ export {
   type Meeting,
   type MeetingInvitee,
 } from './list-meetings.ts';
+export {
+  inviteeRecordOf,
+  inviteesByKeysQuery,
+  meetingRecordOf,
+  meetingsByKeysQuery,
+} from './meeting-store.ts';
 export {
   type InviteeRecord,
   type MeetingRecord,
@@ -56,6 +59,7 @@ export {
   parseCalendlyTime,
   placeholderMeeting,
 } from './observation.ts';
+export { isolatable, pgErrorCode } from './pg-errors.ts';
 export {
   type ReplayedEvent,
   type ReplayedRow,

@@ -4,7 +4,8 @@ import { createDatabase, type DatabaseHandle } from '@calhook/db';
 import { testDatabase, uniqueId } from '@calhook/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createConnection, inviteeDelivery, snapshot } from '../test/fixtures.ts';
-import { type BatchSummary, createIngestBatcher, isolatable } from './ingest-batcher.ts';
+import { type BatchSummary, createIngestBatcher } from './ingest-batcher.ts';
+import { isolatable } from './pg-errors.ts';
 
 let handle: DatabaseHandle;
 beforeAll(() => {

@@ -9,24 +9,8 @@ import {
   type IngestResult,
   ingestDeliveries,
   ingestDelivery,
-  pgErrorCode,
 } from './ingest-delivery.ts';
-
-/**
- * Whether a failed batch is worth retrying one delivery at a time: Postgres refused some
- * data (class 22), a constraint (23), a lost race (40), a statement it could not run (42) or
- * a limit (54). Anything else (no SQLSTATE: the connection was lost or never made; or the
- * server is shutting down) would fail each delivery in turn the same way, possibly after a
- * connect timeout each, so the whole batch fails at once and BullMQ retries it with backoff.
- */
-export function isolatable(error: unknown): boolean {
-  const code = pgErrorCode(error);
-  return (
-    code !== undefined &&
-    /^[0-9A-Z]{5}$/.test(code) &&
-    ['22', '23', '40', '42', '54'].includes(code.slice(0, 2))
-  );
-}
+import { isolatable } from './pg-errors.ts';
 
 export interface IngestBatcherOptions {
   /** Most deliveries in one transaction. */

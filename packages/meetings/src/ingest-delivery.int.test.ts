@@ -2,10 +2,11 @@
 // recorded once and harmless, foreign events quarantined, concurrent deliveries converging.
 import { connections, type DatabaseHandle, eventInbox, meetings } from '@calhook/db';
 import { testDatabase, uniqueId } from '@calhook/testing';
+import { deliveryContentHash } from '@calhook/webhooks';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnection, inviteeDelivery, snapshot } from '../test/fixtures.ts';
-import { deliveryContentHash, ingestDeliveries, ingestDelivery } from './ingest-delivery.ts';
+import { ingestDeliveries, ingestDelivery } from './ingest-delivery.ts';
 
 let handle: DatabaseHandle;
 const NOW = new Date('2024-05-01T10:00:05Z');

@@ -3,25 +3,19 @@
 // being retried forever; only infrastructure failures throw (and the job retries them).
 // Deliveries are taken in batches: the worker hands over every job it holds at once, and a
 // batch costs the round trips and commits of one delivery.
-import { createHash } from 'node:crypto';
 import {
-  inviteePayloadSchema,
+  inviteeSchema,
+  isMeetingEvent,
   type WebhookEnvelope,
   webhookEnvelopeSchema,
 } from '@calhook/calendly';
-import { connections, type Database, eventInbox, type InboxOutcome, type Tx } from '@calhook/db';
-import { asc, sql } from 'drizzle-orm';
+import { connectionRepo, type Executor } from '@calhook/db';
+import { deliveryContentHash } from '@calhook/webhooks';
 import type { z } from 'zod';
 import { applyInviteeObservations } from './apply-invitee-observation.ts';
-import { anyOf, jsonRecordset } from './bulk-sql.ts';
+import * as inbox from './inbox-store.ts';
 import { type InviteeObservationInput, parseCalendlyTime } from './observation.ts';
-
-export const MEETING_EVENT_TYPES = [
-  'invitee.created',
-  'invitee.canceled',
-  'invitee_no_show.created',
-  'invitee_no_show.deleted',
-] as const;
+import { pgErrorCode } from './pg-errors.ts';
 
 export interface Delivery {
   hookId: string;
@@ -64,19 +58,6 @@ const noChanges = (): ChangeCounts => ({
   inviteesUpdated: 0,
 });
 
-/** Calendly has no delivery id; a retried or duplicated delivery is byte-identical. */
-export function deliveryContentHash(connectionId: string, body: string): string {
-  return createHash('sha256').update(`${connectionId}\n${body}`).digest('hex');
-}
-
-export function pgErrorCode(error: unknown): string | undefined {
-  for (let e = error; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
-}
-
 function describeIssues(error: z.ZodError): string {
   return error.issues
     .slice(0, 5)
@@ -86,7 +67,7 @@ function describeIssues(error: z.ZodError): string {
 
 /** One delivery; the same code as a batch of one. */
 export async function ingestDelivery(
-  db: Database,
+  db: Executor,
   delivery: Delivery,
   deps: IngestDeps,
 ): Promise<IngestResult> {
@@ -102,7 +83,7 @@ export async function ingestDelivery(
  * retries (a delivery that cannot be ingested on its own fails only itself: retry singly).
  */
 export async function ingestDeliveries(
-  db: Database,
+  db: Executor,
   deliveries: readonly Delivery[],
   deps: IngestDeps,
 ): Promise<IngestResult[]> {
@@ -113,29 +94,21 @@ export async function ingestDeliveries(
   for (const [index, hash] of hashes.entries()) if (!firstOf.has(hash)) firstOf.set(hash, index);
 
   // Written on their own, before anything can fail: an acknowledged delivery is never lost,
-  // and the row stays for replay even when processing crashes. Sorted, so two batches
-  // inserting the same contents wait on each other in one order.
-  const newRows = [...firstOf]
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([contentHash, index]) => {
-      const d = deliveries[index] as Delivery;
-      return {
-        contentHash,
-        hookId: d.hookId,
-        connectionId: d.connectionId,
-        body: d.body,
-        receivedAt: d.receivedAt,
-      };
-    });
-  const { columns, source } = jsonRecordset(
-    eventInbox,
-    ['contentHash', 'hookId', 'connectionId', 'body', 'receivedAt'],
-    newRows,
-  );
+  // and the row stays for replay even when processing crashes.
   try {
-    await db.execute(sql`
-      insert into ${eventInbox} (${columns}) select ${columns} from ${source}
-      on conflict (content_hash) do nothing`);
+    await inbox.insertNew(
+      db,
+      [...firstOf].map(([contentHash, index]) => {
+        const d = deliveries[index] as Delivery;
+        return {
+          contentHash,
+          hookId: d.hookId,
+          connectionId: d.connectionId,
+          body: d.body,
+          receivedAt: d.receivedAt,
+        };
+      }),
+    );
   } catch (error) {
     // In a batch the caller retries each delivery alone, and this answer goes to the one
     // whose connection is gone.
@@ -146,31 +119,11 @@ export async function ingestDeliveries(
   }
 
   return db.transaction(async (tx): Promise<IngestResult[]> => {
-    // Locking the inbox rows (in id order) makes two workers holding the same delivery take
-    // turns: the second sees it processed and reports a duplicate.
-    const inbox = await tx
-      .select({
-        id: eventInbox.id,
-        contentHash: eventInbox.contentHash,
-        processedAt: eventInbox.processedAt,
-      })
-      .from(eventInbox)
-      .where(anyOf(eventInbox.contentHash, [...firstOf.keys()]))
-      .orderBy(asc(eventInbox.id))
-      .for('update');
-    const inboxByHash = new Map(inbox.map((row) => [row.contentHash, row]));
-    const userUris = new Map(
-      (
-        await tx
-          .select({ id: connections.id, calendlyUserUri: connections.calendlyUserUri })
-          .from(connections)
-          .where(
-            anyOf(
-              connections.id,
-              deliveries.map((d) => d.connectionId),
-            ),
-          )
-      ).map((row) => [row.id, row.calendlyUserUri]),
+    const locked = await inbox.lockByHashes(tx, [...firstOf.keys()]);
+    const inboxByHash = new Map(locked.map((row) => [row.contentHash, row]));
+    const userUris = await connectionRepo.calendlyUsersOf(
+      tx,
+      deliveries.map((d) => d.connectionId),
     );
 
     const results: IngestResult[] = [];
@@ -228,7 +181,7 @@ export async function ingestDeliveries(
     for (const w of work) if (w.step.kind === 'done') processed.set(w.index, w.step.processed);
 
     const lastEvents = new Map<string, Date>();
-    const marks: InboxMark[] = [];
+    const marks: inbox.InboxMark[] = [];
     for (const w of work) {
       const result = processed.get(w.index) as Processed;
       const delivery = deliveries[w.index] as Delivery;
@@ -251,8 +204,8 @@ export async function ingestDeliveries(
         changed: result.changed,
       };
     }
-    await markProcessed(tx, marks, deps.now());
-    await bumpLastEventAt(tx, lastEvents);
+    await inbox.markProcessed(tx, marks, deps.now());
+    await connectionRepo.advanceLastEventAt(tx, lastEvents);
     return results;
   });
 }
@@ -307,7 +260,7 @@ function classify(delivery: Delivery, calendlyUserUri: string | null): Step {
     });
   }
 
-  if (!(MEETING_EVENT_TYPES as readonly string[]).includes(envelope.event)) {
+  if (!isMeetingEvent(envelope.event)) {
     return done({
       outcome: 'ignored',
       detail: `event ${envelope.event}`,
@@ -317,7 +270,7 @@ function classify(delivery: Delivery, calendlyUserUri: string | null): Step {
     });
   }
 
-  const payload = inviteePayloadSchema.safeParse(envelope.payload);
+  const payload = inviteeSchema.safeParse(envelope.payload);
   if (!payload.success) {
     return done({
       outcome: 'invalid',
@@ -336,53 +289,4 @@ function classify(delivery: Delivery, calendlyUserUri: string | null): Step {
       ...(observedAt ? { observedAt } : {}),
     },
   };
-}
-
-interface InboxMark {
-  id: number;
-  outcome: InboxOutcome;
-  outcomeDetail: string | null;
-  eventType: string | null;
-  calendlyCreatedAt: Date | null;
-}
-
-/** Records every outcome of the batch in one statement; the rows are already locked. */
-async function markProcessed(tx: Tx, marks: InboxMark[], now: Date) {
-  if (marks.length === 0) return;
-  const { source } = jsonRecordset(
-    eventInbox,
-    ['id', 'outcome', 'outcomeDetail', 'eventType', 'calendlyCreatedAt'],
-    marks,
-  );
-  await tx.execute(sql`
-    update ${eventInbox} set
-      outcome = v.outcome,
-      outcome_detail = v.outcome_detail,
-      event_type = v.event_type,
-      calendly_created_at = v.calendly_created_at,
-      processed_at = ${now.toISOString()}::timestamptz
-    from ${source}
-    where ${eventInbox.id} = v.id`);
-}
-
-/**
- * Moves each connection's last_event_at forward, never back. The rows are locked in id order
- * first (the array subquery runs before the update), so two batches updating the same
- * connections cannot deadlock.
- */
-async function bumpLastEventAt(tx: Tx, lastEvents: Map<string, Date>) {
-  if (lastEvents.size === 0) return;
-  const { source } = jsonRecordset(
-    connections,
-    ['id', 'lastEventAt'],
-    [...lastEvents].map(([id, lastEventAt]) => ({ id, lastEventAt })),
-  );
-  await tx.execute(sql`
-    update ${connections} set last_event_at = v.last_event_at
-    from ${source}
-    where ${connections.id} = v.id
-      and ${connections.id} = any(array(
-        select id from ${connections} where ${anyOf(connections.id, [...lastEvents.keys()])}
-        order by id for no key update))
-      and (${connections.lastEventAt} is null or ${connections.lastEventAt} < v.last_event_at)`);
 }

@@ -1,6 +1,6 @@
 // Proves the merge rules: newer wins, older is ignored, ties go to canceled, links are never
 // lost, the no-show register, and the semilattice laws that make order irrelevant.
-import { type InviteePayload, inviteePayloadSchema } from '@calhook/calendly';
+import { type Invitee, inviteeSchema } from '@calhook/calendly';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyToMemory, emptyStore } from '../test/memory-store.ts';
@@ -16,8 +16,8 @@ import { observationFromPayload, placeholderMeeting } from './observation.ts';
 const EVENT = 'https://api.calendly.com/scheduled_events/E1';
 const INVITEE = `${EVENT}/invitees/I1`;
 
-function payload(overrides: Record<string, unknown> = {}): InviteePayload {
-  return inviteePayloadSchema.parse({
+function payload(overrides: Record<string, unknown> = {}): Invitee {
+  return inviteeSchema.parse({
     uri: INVITEE,
     event: EVENT,
     email: 'guest@example.com',
@@ -43,7 +43,7 @@ function payload(overrides: Record<string, unknown> = {}): InviteePayload {
 }
 
 function observe(
-  invitee: InviteePayload,
+  invitee: Invitee,
   eventType = 'invitee.created',
   observedAt = invitee.updated_at ?? '2024-05-01T10:00:00Z',
 ): Observation {

@@ -1,6 +1,6 @@
 // Turns an invitee payload (from a webhook or a listing) into the records the merge rules
 // compare. Everything that decides a version is settled here, once, for both paths.
-import type { InviteePayload, ScheduledEvent } from '@calhook/calendly';
+import type { Invitee, ScheduledEvent } from '@calhook/calendly';
 import {
   type InviteeRecord,
   type MeetingRecord,
@@ -10,7 +10,7 @@ import {
 } from './merge-rules.ts';
 
 export interface InviteeObservationInput {
-  invitee: InviteePayload;
+  invitee: Invitee;
   /** The invitee's scheduled event; defaults to the one embedded in the payload. */
   scheduledEvent?: ScheduledEvent | null;
   /** The webhook event type, when the observation is a delivery. */

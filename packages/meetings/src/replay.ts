@@ -1,32 +1,27 @@
 // Replay: re-runs stored inbox deliveries through the current code and rebuilds the meetings
 // and invitees they describe. After a fix to the merge rules, a row the old code got wrong at
 // the same Calendly timestamp would survive a plain re-apply ("newer wins" keeps it), so the
-// affected rows are rebuilt from every stored delivery that mentions them instead.
-import {
-  connections,
-  type Database,
-  eventInbox,
-  type InboxOutcome,
-  type InviteeRow,
-  invitees,
-  type MeetingRow,
-  meetings,
-  type Tx,
-} from '@calhook/db';
-import { and, asc, eq, gte, inArray, notInArray, or, type SQL, sql } from 'drizzle-orm';
-import { inviteeRecordOf, meetingRecordOf } from './apply-invitee-observation.ts';
+// affected rows are rebuilt from every stored delivery that mentions them instead. In steps:
+// select the deliveries, close over the URIs they name, rebuild those rows from scratch in a
+// savepoint that is rolled back, diff the rebuilt rows against the stored ones, write the
+// difference through the table owners.
+import { isMeetingEvent } from '@calhook/calendly';
+import type { Database, InboxOutcome, InviteeRow, MeetingRow, Tx } from '@calhook/db';
 import { canonicalJson } from './canonical-json.ts';
-import { ingestDelivery, MEETING_EVENT_TYPES } from './ingest-delivery.ts';
+import * as inbox from './inbox-store.ts';
+import { ingestDelivery } from './ingest-delivery.ts';
+import {
+  deleteForRebuild,
+  inviteeRecordOf,
+  meetingRecordOf,
+  naturalKey,
+  rowsAbout,
+  upsertInvitees,
+  upsertMeetings,
+} from './meeting-store.ts';
 import type { InviteeRecord, MeetingRecord } from './merge-rules.ts';
 
-export interface ReplayFilter {
-  /** The app's user id (connections.user_id). */
-  userId?: string | undefined;
-  /** Deliveries received at or after this time. */
-  since?: Date | undefined;
-  /** Calendly event type, e.g. `invitee.canceled`. */
-  eventType?: string | undefined;
-}
+export type ReplayFilter = inbox.InboxFilter;
 
 export interface ReplayOptions extends ReplayFilter {
   /** Compute and report everything, then roll back. */
@@ -68,16 +63,6 @@ export interface ReplayReport {
   rows: ReplayedRow[];
 }
 
-type InboxSlice = {
-  id: number;
-  connectionId: string;
-  hookId: string;
-  body: string;
-  receivedAt: Date;
-  outcome: InboxOutcome;
-  eventType: string | null;
-};
-
 /** Meeting and invitee URIs one delivery body names; nothing for bodies that are not meetings. */
 export function urisOfDelivery(body: string): { events: string[]; invitees: string[] } {
   const none = { events: [], invitees: [] };
@@ -88,7 +73,7 @@ export function urisOfDelivery(body: string): { events: string[]; invitees: stri
     return none;
   }
   const { event, payload } = (envelope ?? {}) as { event?: unknown; payload?: unknown };
-  if (!(MEETING_EVENT_TYPES as readonly unknown[]).includes(event)) return none;
+  if (!isMeetingEvent(event)) return none;
   const p = (payload ?? {}) as Record<string, unknown>;
   const strings = (...values: unknown[]) =>
     values.filter((v): v is string => typeof v === 'string' && v !== '');
@@ -101,20 +86,148 @@ export function urisOfDelivery(body: string): { events: string[]; invitees: stri
 
 class RollBack extends Error {}
 
-const inboxColumns = {
-  id: eventInbox.id,
-  connectionId: eventInbox.connectionId,
-  hookId: eventInbox.hookId,
-  body: eventInbox.body,
-  receivedAt: eventInbox.receivedAt,
-  outcome: eventInbox.outcome,
-  eventType: eventInbox.eventType,
-};
+/** Runs `work` in a savepoint that is always rolled back, and returns what it computed. */
+async function thenRollBack<T>(tx: Tx, work: (sp: Tx) => Promise<T>): Promise<T> {
+  let result: { value: T } | undefined;
+  try {
+    await tx.transaction(async (sp) => {
+      result = { value: await work(sp) };
+      throw new RollBack();
+    });
+  } catch (error) {
+    if (!(error instanceof RollBack)) throw error;
+  }
+  if (!result) throw new Error('rolled-back work produced nothing');
+  return result.value;
+}
 
-/** `applied` and `stale` depend only on arrival order, which a rebuild changes: one class. */
-function sameOutcomeClass(a: InboxOutcome, b: InboxOutcome): boolean {
-  const applied = (o: InboxOutcome) => o === 'applied' || o === 'stale';
-  return a === b || (applied(a) && applied(b));
+/**
+ * Re-runs the selected inbox deliveries, with every other stored delivery about the same
+ * meetings, through `ingestDelivery` (the ingest job's code) inside a savepoint that is always
+ * rolled back, then writes the difference onto the stored rows: ids stay, rows nothing
+ * selected describes stay, and a row holding data newer than the inbox knows (from backfill)
+ * stays. Running it twice changes nothing the second time. A delivery that arrives for the
+ * same meeting while a replay runs can leave that meeting one delivery behind: run replay
+ * again, or when ingestion is quiet.
+ */
+export async function replayInbox(db: Database, options: ReplayOptions): Promise<ReplayReport> {
+  const now = options.now ?? (() => new Date());
+  const run = async (tx: Tx) => {
+    const selected = await inbox.select(tx, options);
+    const scope = await closeOverUris(tx, selected);
+    const stored = await readScope(tx, scope.uris, true);
+    const rebuilt = await thenRollBack(tx, (sp) => rebuild(sp, scope, stored, now));
+    const rows = await writeDifference(tx, stored, rebuilt.rows);
+    const events = await rewriteOutcomes(tx, scope.deliveries, selected, rebuilt.outcomes, now);
+    return {
+      dryRun: options.dryRun,
+      selected: selected.length,
+      replayed: events.length,
+      events,
+      rows,
+    };
+  };
+  if (!options.dryRun) return db.transaction(run);
+  return db.transaction((tx) => thenRollBack(tx, run));
+}
+
+/** Per connection, the URIs of the meetings and invitees a set of deliveries names. */
+type UriScope = Map<string, { events: Set<string>; invitees: Set<string> }>;
+
+/** Reschedules link invitees across meetings; past this many rounds the chain is cut. */
+const MAX_LINK_ROUNDS = 20;
+
+/**
+ * Every stored delivery that names a meeting or invitee a selected delivery names, followed
+ * until no new one turns up (each round may pull in another meeting through a reschedule link).
+ */
+async function closeOverUris(
+  tx: Tx,
+  selected: readonly inbox.StoredDelivery[],
+): Promise<{ deliveries: inbox.StoredDelivery[]; uris: UriScope }> {
+  const deliveries = new Map(selected.map((row) => [row.id, row]));
+  const uris: UriScope = new Map();
+  const learn = (row: inbox.StoredDelivery): number => {
+    const named = urisOfDelivery(row.body);
+    const scope = uris.get(row.connectionId) ?? { events: new Set(), invitees: new Set() };
+    uris.set(row.connectionId, scope);
+    const before = scope.events.size + scope.invitees.size;
+    for (const uri of named.events) scope.events.add(uri);
+    for (const uri of named.invitees) scope.invitees.add(uri);
+    return scope.events.size + scope.invitees.size - before;
+  };
+  for (const row of selected) learn(row);
+  for (const [connectionId, scope] of uris) {
+    for (let round = 0; round < MAX_LINK_ROUNDS; round++) {
+      const texts = [...scope.events, ...scope.invitees];
+      const found = await inbox.mentioning(tx, connectionId, texts, [...deliveries.keys()]);
+      let added = 0;
+      for (const row of found) {
+        const named = urisOfDelivery(row.body);
+        if (![...named.events, ...named.invitees].some((uri) => texts.includes(uri))) continue;
+        deliveries.set(row.id, row);
+        added += learn(row) + 1;
+      }
+      if (added === 0) break;
+    }
+  }
+  return { deliveries: [...deliveries.values()].sort((a, b) => a.id - b.id), uris };
+}
+
+interface Rows {
+  meetings: MeetingRow[];
+  invitees: InviteeRow[];
+}
+
+async function readScope(tx: Tx, uris: UriScope, lock: boolean): Promise<Rows> {
+  const out: Rows = { meetings: [], invitees: [] };
+  for (const [connectionId, scope] of uris) {
+    const found = await rowsAbout(
+      tx,
+      connectionId,
+      { events: [...scope.events], invitees: [...scope.invitees] },
+      lock,
+    );
+    out.meetings.push(...found.meetings);
+    out.invitees.push(...found.invitees);
+  }
+  return out;
+}
+
+type Outcomes = Map<number, inbox.StoredDelivery>;
+
+/**
+ * The rows the current code makes of these deliveries from nothing: the stored rows removed,
+ * every delivery run again as a first arrival (the inbox insert is a no-op, the processed
+ * mark cleared), and the result read back. The caller rolls all of it back.
+ */
+async function rebuild(
+  sp: Tx,
+  scope: { deliveries: readonly inbox.StoredDelivery[]; uris: UriScope },
+  stored: Rows,
+  now: () => Date,
+): Promise<{ rows: Rows; outcomes: Outcomes }> {
+  await deleteForRebuild(sp, {
+    meetings: stored.meetings.map((row) => row.id),
+    invitees: stored.invitees.map((row) => row.id),
+  });
+  const ids = scope.deliveries.map((row) => row.id);
+  await inbox.markUnprocessed(sp, ids);
+  for (const row of scope.deliveries) {
+    await ingestDelivery(
+      sp,
+      {
+        hookId: row.hookId,
+        connectionId: row.connectionId,
+        body: row.body,
+        receivedAt: row.receivedAt,
+      },
+      { now },
+    );
+  }
+  const rows = await readScope(sp, scope.uris, false);
+  const outcomes = new Map((await inbox.byIds(sp, ids)).map((row) => [row.id, row]));
+  return { rows, outcomes };
 }
 
 function changedFields(before: object, after: object): string[] {
@@ -125,335 +238,167 @@ function changedFields(before: object, after: object): string[] {
 
 const time = (d: Date | null) => d?.getTime() ?? Number.NEGATIVE_INFINITY;
 
-/** The rebuilt meeting explains the stored one when it is at least as new. */
-const meetingExplained = (stored: MeetingRecord, rebuilt: MeetingRecord) =>
-  time(rebuilt.sourceUpdatedAt) >= time(stored.sourceUpdatedAt);
-
-const inviteeExplained = (stored: InviteeRecord, rebuilt: InviteeRecord) =>
-  time(rebuilt.sourceUpdatedAt) >= time(stored.sourceUpdatedAt) &&
-  time(rebuilt.noShowUpdatedAt) >= time(stored.noShowUpdatedAt);
-
-/**
- * Re-runs the selected inbox deliveries, with every other stored delivery about the same
- * meetings, through `ingestDelivery` (the `ingest-event` job's code) inside a savepoint that is
- * always rolled back, then writes the difference onto the stored rows: ids stay, rows nothing
- * selected describes stay, and a row holding data newer than the inbox knows (from backfill)
- * stays. Running it twice changes nothing the second time. A delivery that arrives for the
- * same meeting while a replay runs can leave that meeting one delivery behind: run replay
- * again, or when ingestion is quiet.
- */
-export async function replayInbox(db: Database, options: ReplayOptions): Promise<ReplayReport> {
-  const now = options.now ?? (() => new Date());
-  let report: ReplayReport | undefined;
-  try {
-    await db.transaction(async (tx) => {
-      report = await replayIn(tx, options, now);
-      if (options.dryRun) throw new RollBack();
-    });
-  } catch (error) {
-    if (!(error instanceof RollBack)) throw error;
-  }
-  if (!report) throw new Error('replay produced no report');
-  return report;
+/** One kind of row, as the diff sees it. */
+interface RowKind<R, Rec> {
+  kind: 'meeting' | 'invitee';
+  uriOf(row: R): string;
+  recordOf(row: R): Rec;
+  /** The rebuilt record explains the stored one when it is at least as new. */
+  explains(stored: Rec, rebuilt: Rec): boolean;
 }
 
-async function replayIn(tx: Tx, options: ReplayOptions, now: () => Date): Promise<ReplayReport> {
-  const filters: SQL[] = [];
-  if (options.userId !== undefined) filters.push(eq(connections.userId, options.userId));
-  if (options.since !== undefined) filters.push(gte(eventInbox.receivedAt, options.since));
-  if (options.eventType !== undefined) filters.push(eq(eventInbox.eventType, options.eventType));
-  const selected: InboxSlice[] = await tx
-    .select(inboxColumns)
-    .from(eventInbox)
-    .innerJoin(connections, eq(connections.id, eventInbox.connectionId))
-    .where(and(...filters))
-    .orderBy(asc(eventInbox.id));
+type Decision<R, Rec> =
+  | { action: 'keep'; row: ReplayedRow }
+  | { action: 'write'; row: ReplayedRow; target: Rec; rebuilt: R; stored: R | undefined };
 
-  // Per connection: every stored delivery that names a meeting or invitee a selected delivery
-  // names, followed until no new one turns up (reschedules link invitees across meetings).
-  const events = new Map<number, InboxSlice>(selected.map((row) => [row.id, row]));
-  const eventUris = new Map<string, Set<string>>();
-  const inviteeUris = new Map<string, Set<string>>();
-  const setOf = (map: Map<string, Set<string>>, key: string) => {
-    const set = map.get(key) ?? new Set<string>();
-    map.set(key, set);
-    return set;
-  };
-  const learn = (row: InboxSlice) => {
-    const uris = urisOfDelivery(row.body);
-    let added = 0;
-    for (const [map, list] of [
-      [eventUris, uris.events],
-      [inviteeUris, uris.invitees],
-    ] as const) {
-      const set = setOf(map, row.connectionId);
-      for (const uri of list) {
-        if (set.has(uri)) continue;
-        set.add(uri);
-        added++;
-      }
-    }
-    return added;
-  };
-  for (const row of selected) learn(row);
-  const connectionIds = [...new Set(selected.map((row) => row.connectionId))];
-  for (const connectionId of connectionIds) {
-    for (let round = 0; round < 20; round++) {
-      const uris = [
-        ...(eventUris.get(connectionId) ?? []),
-        ...(inviteeUris.get(connectionId) ?? []),
-      ];
-      if (uris.length === 0) break;
-      const known = [...events.keys()];
-      const found: InboxSlice[] = await tx
-        .select(inboxColumns)
-        .from(eventInbox)
-        .where(
-          and(
-            eq(eventInbox.connectionId, connectionId),
-            known.length > 0 ? notInArray(eventInbox.id, known) : undefined,
-            or(...uris.map((uri) => sql`position(${uri} in ${eventInbox.body}) > 0`)),
-          ),
-        );
-      let added = 0;
-      for (const row of found) {
-        // A body merely containing the text is not about the meeting; its parsed URIs decide.
-        const named = urisOfDelivery(row.body);
-        if (![...named.events, ...named.invitees].some((uri) => uris.includes(uri))) continue;
-        events.set(row.id, row);
-        added += learn(row) + 1;
-      }
-      if (added === 0) break;
-    }
-  }
-  const ordered = [...events.values()].sort((a, b) => a.id - b.id);
-
-  const stored = await readRows(tx, eventUris, inviteeUris, true);
-
-  // Rebuild from nothing inside a savepoint, read the result, and always roll it back: what is
-  // written for real is only the difference, onto the stored rows.
-  let rebuilt: Rows = { meetings: [], invitees: [] };
-  let after = new Map<
-    number,
-    {
-      outcome: InboxOutcome;
-      detail: string | null;
-      eventType: string | null;
-      calendlyCreatedAt: Date | null;
-    }
-  >();
-  try {
-    await tx.transaction(async (sp) => {
-      const inviteeIds = stored.invitees.map((row) => row.id);
-      const meetingIds = stored.meetings.map((row) => row.id);
-      if (inviteeIds.length > 0) await sp.delete(invitees).where(inArray(invitees.id, inviteeIds));
-      if (meetingIds.length > 0) await sp.delete(meetings).where(inArray(meetings.id, meetingIds));
-      const ids = ordered.map((row) => row.id);
-      if (ids.length > 0) {
-        await sp.update(eventInbox).set({ processedAt: null }).where(inArray(eventInbox.id, ids));
-      }
-      for (const row of ordered) {
-        // A transaction runs every statement ingestDelivery issues; its own transaction call
-        // becomes a nested savepoint. The inbox insert is a no-op (the row exists) and the
-        // processed mark was cleared above, so the delivery runs exactly as a first arrival.
-        await ingestDelivery(
-          sp as unknown as Database,
-          {
-            hookId: row.hookId,
-            connectionId: row.connectionId,
-            body: row.body,
-            receivedAt: row.receivedAt,
-          },
-          { now },
-        );
-      }
-      rebuilt = await readRows(sp, eventUris, inviteeUris, false);
-      if (ids.length > 0) {
-        const outcomes = await sp
-          .select({
-            id: eventInbox.id,
-            outcome: eventInbox.outcome,
-            detail: eventInbox.outcomeDetail,
-            eventType: eventInbox.eventType,
-            calendlyCreatedAt: eventInbox.calendlyCreatedAt,
-          })
-          .from(eventInbox)
-          .where(inArray(eventInbox.id, ids));
-        after = new Map(outcomes.map(({ id, ...rest }) => [id, rest]));
-      }
-      throw new RollBack();
+/**
+ * Stored against rebuilt rows of one kind: created where only the rebuild has it, kept where
+ * only the store has it or the store holds newer data, updated where fields differ.
+ */
+function diff<R extends { connectionId: string }, Rec extends object>(
+  kind: RowKind<R, Rec>,
+  stored: readonly R[],
+  rebuilt: readonly R[],
+  extraFields: (stored: R, rebuilt: R) => string[] = () => [],
+): Decision<R, Rec>[] {
+  const key = (row: R) => naturalKey(row.connectionId, kind.uriOf(row));
+  const before = new Map(stored.map((row) => [key(row), row]));
+  const after = new Map(rebuilt.map((row) => [key(row), row]));
+  const out: Decision<R, Rec>[] = [];
+  for (const k of new Set([...before.keys(), ...after.keys()])) {
+    const old = before.get(k);
+    const next = after.get(k);
+    const any = (old ?? next) as R;
+    const row = (change: ReplayedRow['change'], fields: string[] = []): ReplayedRow => ({
+      kind: kind.kind,
+      connectionId: any.connectionId,
+      uri: kind.uriOf(any),
+      change,
+      fields,
     });
-  } catch (error) {
-    if (!(error instanceof RollBack)) throw error;
-  }
-
-  const rows: ReplayedRow[] = [];
-  const keyOf = (connectionId: string, uri: string) => `${connectionId}\n${uri}`;
-
-  // Meetings first: invitees point at them.
-  const meetingIdByKey = new Map<string, string>();
-  const storedMeetings = new Map(
-    stored.meetings.map((row) => [keyOf(row.connectionId, row.calendlyEventUri), row]),
-  );
-  const rebuiltMeetings = new Map(
-    rebuilt.meetings.map((row) => [keyOf(row.connectionId, row.calendlyEventUri), row]),
-  );
-  for (const [key, row] of storedMeetings) meetingIdByKey.set(key, row.id);
-  for (const key of new Set([...storedMeetings.keys(), ...rebuiltMeetings.keys()])) {
-    const old = storedMeetings.get(key);
-    const next = rebuiltMeetings.get(key);
-    const connectionId = (old ?? next)?.connectionId ?? '';
-    const uri = (old ?? next)?.calendlyEventUri ?? '';
     if (!next) {
-      rows.push({ kind: 'meeting', connectionId, uri, change: 'kept', fields: [] });
+      out.push({ action: 'keep', row: row('kept') });
       continue;
     }
-    const target = meetingRecordOf(next);
+    const target = kind.recordOf(next);
     if (!old) {
-      const [inserted] = await tx
-        .insert(meetings)
-        .values({ ...target, connectionId })
-        .returning({ id: meetings.id });
-      if (inserted) meetingIdByKey.set(key, inserted.id);
-      rows.push({ kind: 'meeting', connectionId, uri, change: 'created', fields: [] });
+      out.push({ action: 'write', row: row('created'), target, rebuilt: next, stored: undefined });
       continue;
     }
-    const current = meetingRecordOf(old);
-    if (!meetingExplained(current, target)) {
-      rows.push({ kind: 'meeting', connectionId, uri, change: 'kept', fields: [] });
+    const current = kind.recordOf(old);
+    if (!kind.explains(current, target)) {
+      out.push({ action: 'keep', row: row('kept') });
       continue;
     }
-    const fields = changedFields(current, target);
+    const fields = [...changedFields(current, target), ...extraFields(old, next)];
     if (fields.length === 0) continue;
-    await tx
-      .update(meetings)
-      .set({ ...target, updatedAt: sql`now()` })
-      .where(eq(meetings.id, old.id));
-    rows.push({ kind: 'meeting', connectionId, uri, change: 'updated', fields });
+    out.push({ action: 'write', row: row('updated', fields), target, rebuilt: next, stored: old });
   }
+  return out;
+}
 
-  const storedInvitees = new Map(
-    stored.invitees.map((row) => [keyOf(row.connectionId, row.calendlyInviteeUri), row]),
-  );
-  const rebuiltInvitees = new Map(
-    rebuilt.invitees.map((row) => [keyOf(row.connectionId, row.calendlyInviteeUri), row]),
-  );
-  for (const key of new Set([...storedInvitees.keys(), ...rebuiltInvitees.keys()])) {
-    const old = storedInvitees.get(key);
-    const next = rebuiltInvitees.get(key);
-    const connectionId = (old ?? next)?.connectionId ?? '';
-    const uri = (old ?? next)?.calendlyInviteeUri ?? '';
-    if (!next) {
-      rows.push({ kind: 'invitee', connectionId, uri, change: 'kept', fields: [] });
-      continue;
-    }
-    const target = inviteeRecordOf(next);
-    const meetingId = meetingIdByKey.get(keyOf(connectionId, target.calendlyEventUri));
-    if (!meetingId) throw new Error(`replay: no meeting for invitee ${uri}`);
-    if (!old) {
-      await tx.insert(invitees).values({ ...target, connectionId, meetingId });
-      rows.push({ kind: 'invitee', connectionId, uri, change: 'created', fields: [] });
-      continue;
-    }
-    const current = inviteeRecordOf(old);
-    if (!inviteeExplained(current, target)) {
-      rows.push({ kind: 'invitee', connectionId, uri, change: 'kept', fields: [] });
-      continue;
-    }
-    const fields = changedFields(current, target);
-    if (old.meetingId !== meetingId) fields.push('meetingId');
-    if (fields.length === 0) continue;
-    await tx
-      .update(invitees)
-      .set({ ...target, meetingId, updatedAt: sql`now()` })
-      .where(eq(invitees.id, old.id));
-    rows.push({ kind: 'invitee', connectionId, uri, change: 'updated', fields });
-  }
+const meetingKind: RowKind<MeetingRow, MeetingRecord> = {
+  kind: 'meeting',
+  uriOf: (row) => row.calendlyEventUri,
+  recordOf: meetingRecordOf,
+  explains: (stored, rebuilt) => time(rebuilt.sourceUpdatedAt) >= time(stored.sourceUpdatedAt),
+};
 
-  // The inbox says what the current code makes of each delivery: a delivery quarantined or
-  // invalid under old code and valid now (or the reverse) gets its new outcome. applied/stale
-  // swaps are not rewritten: they only record which copy of a state arrived first.
+const inviteeKind: RowKind<InviteeRow, InviteeRecord> = {
+  kind: 'invitee',
+  uriOf: (row) => row.calendlyInviteeUri,
+  recordOf: inviteeRecordOf,
+  explains: (stored, rebuilt) =>
+    time(rebuilt.sourceUpdatedAt) >= time(stored.sourceUpdatedAt) &&
+    time(rebuilt.noShowUpdatedAt) >= time(stored.noShowUpdatedAt),
+};
+
+/** Writes what the rebuild changed onto the stored rows, meetings first (invitees point at them). */
+async function writeDifference(tx: Tx, stored: Rows, rebuilt: Rows): Promise<ReplayedRow[]> {
+  const meetingDecisions = diff(meetingKind, stored.meetings, rebuilt.meetings);
+  const meetingIds = new Map(
+    stored.meetings.map((row) => [naturalKey(row.connectionId, row.calendlyEventUri), row.id]),
+  );
+  const written = await upsertMeetings(
+    tx,
+    meetingDecisions.flatMap((d) =>
+      d.action === 'write' ? [{ connectionId: d.rebuilt.connectionId, record: d.target }] : [],
+    ),
+  );
+  for (const [key, id] of written) meetingIds.set(key, id);
+
+  // An invitee is filed under its event's meeting, as the stored side now has it.
+  const storedMeetingOf = (row: InviteeRow) => {
+    const id = meetingIds.get(naturalKey(row.connectionId, row.calendlyEventUri));
+    if (!id) throw new Error(`replay: no meeting for invitee ${row.calendlyInviteeUri}`);
+    return id;
+  };
+  const inviteeDecisions = diff(inviteeKind, stored.invitees, rebuilt.invitees, (old, next) =>
+    old.meetingId !== storedMeetingOf(next) ? ['meetingId'] : [],
+  );
+  await upsertInvitees(
+    tx,
+    inviteeDecisions.flatMap((d) =>
+      d.action === 'write'
+        ? [
+            {
+              connectionId: d.rebuilt.connectionId,
+              meetingId: storedMeetingOf(d.rebuilt),
+              record: d.target,
+            },
+          ]
+        : [],
+    ),
+    { refile: true },
+  );
+  return [...meetingDecisions, ...inviteeDecisions].map((d) => d.row);
+}
+
+/** `applied` and `stale` depend only on arrival order, which a rebuild changes: one class. */
+function sameOutcomeClass(a: InboxOutcome, b: InboxOutcome): boolean {
+  const applied = (o: InboxOutcome) => o === 'applied' || o === 'stale';
+  return a === b || (applied(a) && applied(b));
+}
+
+/**
+ * The inbox says what the current code makes of each delivery: a delivery quarantined or
+ * invalid under old code and valid now (or the reverse) gets its new outcome. applied/stale
+ * swaps are not rewritten: they only record which copy of a state arrived first.
+ */
+async function rewriteOutcomes(
+  tx: Tx,
+  deliveries: readonly inbox.StoredDelivery[],
+  selected: readonly inbox.StoredDelivery[],
+  after: Outcomes,
+  now: () => Date,
+): Promise<ReplayedEvent[]> {
   const selectedIds = new Set(selected.map((row) => row.id));
-  const replayed: ReplayedEvent[] = [];
-  for (const row of ordered) {
+  const events: ReplayedEvent[] = [];
+  const marks: inbox.InboxMark[] = [];
+  for (const row of deliveries) {
     const result = after.get(row.id);
     if (!result) continue;
     const outcomeChanged = !sameOutcomeClass(row.outcome, result.outcome);
     if (outcomeChanged) {
-      await tx
-        .update(eventInbox)
-        .set({
-          outcome: result.outcome,
-          outcomeDetail: result.detail,
-          eventType: result.eventType,
-          calendlyCreatedAt: result.calendlyCreatedAt,
-          processedAt: now(),
-        })
-        .where(eq(eventInbox.id, row.id));
+      marks.push({
+        id: row.id,
+        outcome: result.outcome,
+        outcomeDetail: result.outcomeDetail,
+        eventType: result.eventType,
+        calendlyCreatedAt: result.calendlyCreatedAt,
+      });
     }
-    replayed.push({
+    events.push({
       inboxId: row.id,
       connectionId: row.connectionId,
       eventType: result.eventType ?? row.eventType,
       selected: selectedIds.has(row.id),
       outcomeBefore: row.outcome,
       outcomeAfter: result.outcome,
-      detail: result.detail,
+      detail: result.outcomeDetail,
       outcomeChanged,
     });
   }
-
-  return {
-    dryRun: options.dryRun,
-    selected: selected.length,
-    replayed: replayed.length,
-    events: replayed,
-    rows,
-  };
-}
-
-interface Rows {
-  meetings: MeetingRow[];
-  invitees: InviteeRow[];
-}
-
-async function readRows(
-  tx: Tx,
-  eventUris: Map<string, Set<string>>,
-  inviteeUris: Map<string, Set<string>>,
-  lock: boolean,
-): Promise<Rows> {
-  const out: Rows = { meetings: [], invitees: [] };
-  const connectionIds = new Set([...eventUris.keys(), ...inviteeUris.keys()]);
-  for (const connectionId of connectionIds) {
-    const events = [...(eventUris.get(connectionId) ?? [])];
-    const uris = [...(inviteeUris.get(connectionId) ?? [])];
-    const meetingQuery = tx
-      .select()
-      .from(meetings)
-      .where(
-        and(
-          eq(meetings.connectionId, connectionId),
-          inArray(meetings.calendlyEventUri, events.length > 0 ? events : ['']),
-        ),
-      );
-    // Locked until commit: a live delivery for these rows waits for the replay to finish.
-    const found = lock ? await meetingQuery.for('update') : await meetingQuery;
-    out.meetings.push(...found);
-    const meetingIds = found.map((row) => row.id);
-    const inviteeQuery = tx
-      .select()
-      .from(invitees)
-      .where(
-        and(
-          eq(invitees.connectionId, connectionId),
-          or(
-            inArray(invitees.calendlyInviteeUri, uris.length > 0 ? uris : ['']),
-            meetingIds.length > 0 ? inArray(invitees.meetingId, meetingIds) : undefined,
-          ),
-        ),
-      );
-    out.invitees.push(...(lock ? await inviteeQuery.for('update') : await inviteeQuery));
-  }
-  return out;
+  await inbox.markProcessed(tx, marks, now());
+  return events;
 }

@@ -8,8 +8,8 @@ import { createDatabase, type DatabaseHandle, meetings } from '@calhook/db';
 import { testUrls, uniqueId } from '@calhook/testing';
 import { and, getTableName } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { storedInviteesQuery, storedMeetingsQuery } from './apply-invitee-observation.ts';
 import { anyOf } from './bulk-sql.ts';
+import { inviteesByKeysQuery, meetingsByKeysQuery } from './meeting-store.ts';
 
 const CONNECTIONS = 1_000;
 const PER_CONNECTION = 40;
@@ -78,8 +78,8 @@ it('reads a batch of stored meetings and invitees by index, not by scanning the 
           (row as unknown as { 'QUERY PLAN': [{ Plan: PlanNode }] })['QUERY PLAN'][0].Plan,
         );
       };
-      scanned.meetings = await plan(storedMeetingsQuery(handle.db, batch));
-      scanned.invitees = await plan(storedInviteesQuery(handle.db, named, named));
+      scanned.meetings = await plan(meetingsByKeysQuery(handle.db, batch));
+      scanned.invitees = await plan(inviteesByKeysQuery(handle.db, named, named));
       // The control: the same batch filtered per column is planned as a scan of the table, so
       // the table above is large enough for the plan to matter.
       scanned.perColumn = await plan(

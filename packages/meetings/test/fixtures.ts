@@ -2,7 +2,7 @@
 import { connections, type Database, invitees, meetings } from '@calhook/db';
 import { uniqueId } from '@calhook/testing';
 import { asc, eq } from 'drizzle-orm';
-import { inviteeRecordOf, meetingRecordOf } from '../src/apply-invitee-observation.ts';
+import { inviteeRecordOf, meetingRecordOf } from '../src/meeting-store.ts';
 import type { InviteeRecord, MeetingRecord } from '../src/merge-rules.ts';
 
 export async function createConnection(

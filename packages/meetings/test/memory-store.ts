@@ -1,6 +1,6 @@
 // An in-memory stand-in for the meetings tables that runs the same plan as the database path,
 // so the order-independence property can be checked thousands of times in a unit test.
-import { inviteePayloadSchema } from '@calhook/calendly';
+import { inviteeSchema } from '@calhook/calendly';
 import type { InviteeRecord, MeetingRecord, Observation } from '../src/merge-rules.ts';
 import { planObservation } from '../src/merge-rules.ts';
 import { observationFromPayload, parseCalendlyTime } from '../src/observation.ts';
@@ -44,7 +44,7 @@ export function applyToMemory(store: MemoryStore, observation: Observation): voi
 export function observationOf(envelope: ScenarioEnvelope): Observation {
   const observedAt = parseCalendlyTime(envelope.created_at) ?? undefined;
   const result = observationFromPayload({
-    invitee: inviteePayloadSchema.parse(envelope.payload),
+    invitee: inviteeSchema.parse(envelope.payload),
     eventType: envelope.event,
     ...(observedAt ? { observedAt } : {}),
   });

@@ -9,8 +9,3 @@ export function newHookId(): string {
 export function newSigningKey(): string {
   return randomBytes(32).toString('base64url');
 }
-
-/** The callback URL Calendly posts to for a hook. */
-export function callbackUrl(publicUrl: string, hookId: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}/webhooks/calendly/${hookId}`;
-}

@@ -2,6 +2,7 @@ import type { Sealer } from '@calhook/crypto';
 import { connections, type Executor, webhookHooks } from '@calhook/db';
 import { eq, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
+import { HOOK_ID_PATTERN } from './hook-url.ts';
 
 /** What the receiver needs to know about a hook id, before it looks at the body. */
 export type HookLookup =
@@ -49,7 +50,6 @@ export interface HookKeyResolverOptions {
   onRefreshError?: (error: unknown) => void;
 }
 
-const HOOK_ID = /^[A-Za-z0-9_-]{16,64}$/;
 const UNKNOWN: HookLookup = { kind: 'unknown' };
 const GONE: HookLookup = { kind: 'gone' };
 // Ids per statement of a refresh: a bounded array, however many hooks are cached.
@@ -268,7 +268,7 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
 
   return {
     resolve(hookId) {
-      if (!HOOK_ID.test(hookId)) return Promise.resolve(UNKNOWN);
+      if (!HOOK_ID_PATTERN.test(hookId)) return Promise.resolve(UNKNOWN);
       const at = now();
       const entry = cache.get(hookId);
       if (!entry || at - entry.checkedAt >= ttl) return load(hookId);

@@ -1,4 +1,5 @@
-export { callbackUrl, newHookId, newSigningKey } from './hook-id.ts';
+export { deliveryContentHash } from './delivery-hash.ts';
+export { newHookId, newSigningKey } from './hook-id.ts';
 export {
   type AcceptedHook,
   createHookKeyResolver,
@@ -6,6 +7,13 @@ export {
   type HookKeyResolverOptions,
   type HookLookup,
 } from './hook-keys.ts';
+export {
+  callbackUrl,
+  HOOK_ID_PATTERN,
+  HOOK_ROUTE,
+  hookIdOf,
+  isUnderPublicUrl,
+} from './hook-url.ts';
 export {
   computeSignature,
   type ParsedSignatureHeader,
