@@ -3,17 +3,15 @@
 // connection and reconcile tests drive over HTTP.
 import { randomBytes } from 'node:crypto';
 import { startApi } from '@calhook/api-app';
-import { createCalendlyClient } from '@calhook/calendly';
 import { type Simulator, type SimulatorOptions, startSimulator } from '@calhook/calendly-simulator';
 import { type Config, loadConfig } from '@calhook/config';
-import { type ConnectionService, createConnectionService } from '@calhook/connections';
-import { createSealer, type Sealer } from '@calhook/crypto';
+import { buildConnectionServices, type Connections } from '@calhook/connections';
+import type { Sealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import { buildReceiverApp, startReceiver } from '@calhook/receiver-app';
 import { callApi, freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
-import { createTokenService } from '@calhook/tokens';
 import { createHookKeyResolver } from '@calhook/webhooks';
 import { startWorker } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
@@ -41,7 +39,7 @@ export interface Harness {
    * A connection service of the test's own on the same database and simulator, with options
    * the running roles do not take (another PUBLIC_URL, a chosen hook id).
    */
-  connectionService(options: { publicUrl?: string; newHookId?: () => string }): ConnectionService;
+  connectionService(options: { publicUrl?: string; newHookId?: () => string }): Connections;
   close(): Promise<void>;
 }
 
@@ -99,35 +97,15 @@ export async function startHarness(
       receiver = null;
     },
     connectionService(overrides) {
-      const sealer = createSealer(config.encryptionKeys);
-      const calendly = createCalendlyClient({
-        apiUrl: sim.url,
-        authUrl: sim.url,
-        clientId: env.CALENDLY_CLIENT_ID,
-        clientSecret: env.CALENDLY_CLIENT_SECRET,
-      });
-      clients.push(calendly);
-      const tokens = createTokenService({
+      const services = buildConnectionServices({
+        config: { ...config, publicUrl: overrides.publicUrl ?? config.publicUrl },
         db: database.db,
-        sealer,
-        calendly,
         queues,
-        refreshBeforeExpiryMs: config.refreshBeforeExpiryMs,
-        logger,
-      });
-      const locks = testDatabase();
-      clients.push({ close: () => locks.close() });
-      return createConnectionService({
-        db: database.db,
-        locks: locks.db,
-        sealer,
-        calendly,
-        tokens,
-        queues,
-        publicUrl: overrides.publicUrl ?? config.publicUrl,
         logger,
         newHookId: overrides.newHookId,
       });
+      clients.push(services);
+      return services.connections;
     },
     async startReceiver() {
       receiver ??= await startReceiver(config, logger, { port: receiverPort });

@@ -1,4 +1,4 @@
-import type { ConnectionService, OauthFlow } from '@calhook/connections';
+import type { Connections, OauthFlow } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import {
   createMetrics,
@@ -29,7 +29,7 @@ export interface ApiDeps {
   apiToken: string;
   checkReady: () => Promise<void>;
   /** The connections API and hosted OAuth flow; absent in tests of the meetings API alone. */
-  connections?: ConnectionService;
+  connections?: Connections;
   oauth?: OauthFlow;
   /** Bull Board and /metrics credentials; without them /admin answers 404 and /metrics is open. */
   admin?: AdminCredentials | undefined;

@@ -4,6 +4,7 @@ import type { Database } from '@calhook/db';
 import { type Logger, type Metrics, withheldError } from '@calhook/observability';
 import { createWorkers, type QueueName, type Queues, type Workers } from '@calhook/queue';
 import type { Redis } from 'ioredis';
+import { classifyJobError } from './job-errors.ts';
 import { buildProcessors } from './processors/index.ts';
 
 export interface WorkerPool {
@@ -37,6 +38,12 @@ export function createWorkerPool(input: {
     queues,
     logger,
     onRefresh: metrics ? (outcome) => metrics.tokenRefresh.inc({ outcome }) : undefined,
+    observer: metrics
+      ? {
+          repairs: (count) => metrics.backfillRepairs.inc(count),
+          subscriptions: (action, count) => metrics.reconcileActions.inc({ action }, count),
+        }
+      : undefined,
   });
   const workers = createWorkers({
     prefix: config.queuePrefix,
@@ -48,21 +55,14 @@ export function createWorkerPool(input: {
     // A failed query's message carries its parameters (a delivery's invitee names and
     // emails); Redis and Bull Board get the message without them.
     scrubError: withheldError,
+    classify: classifyJobError,
     processors: buildProcessors({
       db,
       now: () => new Date(),
-      queues,
-      calendly: services.calendly,
       tokens: services.tokens,
       connections: services.connections,
-      reconcileEveryMs: config.reconcileEveryMs,
-      backfill: config.backfill,
       logger,
       onIngestBatch: metrics ? (batch) => metrics.ingestBatchSize.observe(batch.size) : undefined,
-      onRepairs: metrics ? (count) => metrics.backfillRepairs.inc(count) : undefined,
-      onReconcile: metrics
-        ? (action, count) => metrics.reconcileActions.inc({ action }, count)
-        : undefined,
     }),
   });
   return {

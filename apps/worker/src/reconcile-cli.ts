@@ -1,9 +1,9 @@
 // `pnpm reconcile [userId]`: reconcile (and backfill) one user now, or every active connection.
 // Enqueues the same jobs the schedule does; a running worker carries them out.
 import { loadConfigOrExit } from '@calhook/config';
-import { connections, createDatabase } from '@calhook/db';
+import { requestReconcile } from '@calhook/connections';
+import { connectionRepo, createDatabase } from '@calhook/db';
 import { createProducerRedis, createQueues } from '@calhook/queue';
-import { eq } from 'drizzle-orm';
 
 const config = loadConfigOrExit(process.env, []);
 const userId = process.argv[2];
@@ -13,28 +13,19 @@ const database = createDatabase(config.databaseUrl, { max: 1 });
 let code = 0;
 try {
   if (userId) {
-    const [row] = await database.db
-      .select()
-      .from(connections)
-      .where(eq(connections.userId, userId))
-      .limit(1);
-    if (!row) {
+    const deps = { db: database.db, queues, now: () => new Date() };
+    const queued = await requestReconcile(deps, userId, 'command');
+    const row = await connectionRepo.findByUser(database.db, userId);
+    if (!queued || !row) {
       console.error(`calhook: no connection for user ${userId}`);
       code = 1;
     } else {
-      const job = await queues.enqueue(
-        'reconcile-connection',
-        { connectionId: row.id, reason: 'command' },
-        { jobId: `reconcile-${row.id}-command-${Date.now()}` },
+      console.log(
+        `calhook: reconcile of ${userId} queued as job ${queued.jobId} (status ${row.status})`,
       );
-      console.log(`calhook: reconcile of ${userId} queued as job ${job.id} (status ${row.status})`);
     }
   } else {
-    const job = await queues.enqueue(
-      'reconcile-all',
-      {},
-      { jobId: `reconcile-all-command-${Date.now()}` },
-    );
+    const job = await queues.enqueue('reconcile-all', {});
     console.log(`calhook: reconcile of every active connection queued as job ${job.id}`);
   }
 } finally {

@@ -53,13 +53,7 @@ export async function startWorker(
   const { workers } = pool;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   // Idempotent: every worker replica upserts the same scheduler, and BullMQ keeps one.
-  await queues
-    .get('reconcile')
-    .upsertJobScheduler(
-      'reconcile-all',
-      { every: config.reconcileEveryMs },
-      { name: 'reconcile-all', data: {} },
-    );
+  await queues.schedule('reconcile-all', config.reconcileEveryMs);
   const http = await startWorkerHttp({
     host: config.host,
     port: options.port ?? config.workerPort,

@@ -1,117 +1,112 @@
-import {
-  type CalendlyClient,
-  inviteePayloadSchema,
-  type ScheduledEventResource,
-  scheduledEventSchema,
-} from '@calhook/calendly';
-import { connections, type Database } from '@calhook/db';
-import { applyInviteeObservation } from '@calhook/meetings';
-import type { Logger } from '@calhook/observability';
-import type { TokenService } from '@calhook/tokens';
-import { eq } from 'drizzle-orm';
+// Backfill: list the user's own scheduled events in a start-time window (both statuses:
+// Calendly has no "modified since", so cancellations are found by re-scanning) and feed every
+// invitee through the same order-aware upsert as webhooks. A listing older than what a webhook
+// already wrote loses on the Calendly timestamps, so backfill can only repair, never regress.
+// Only `user=` listings: an organization-wide one would import other hosts' meetings.
+import { CalendlyError, type ScheduledEvent } from '@calhook/calendly';
+import type { BackfillReport } from '@calhook/db';
+import { applyObservationsIsolated } from '@calhook/meetings';
+import type { ConnectionDeps } from './deps.ts';
 
-export interface BackfillReport {
-  from: string;
-  to: string;
-  events: number;
-  invitees: number;
-  /**
-   * Invitees whose rows backfill created or changed: what no webhook had delivered. On a
-   * routine run these are lost deliveries repaired; on the first import, just history.
-   */
-  changed: number;
-  skipped: number;
-}
+type SkippedItem = BackfillReport['skippedItems'][number];
 
-export interface BackfillDeps {
-  db: Database;
-  calendly: CalendlyClient;
-  tokens: TokenService;
-  logger: Logger;
-  now?: () => Date;
+/** At most this many skipped items are named in the report (all are counted). */
+const NAMED_SKIPS = 20;
+
+export interface BackfillRun {
+  connectionId: string;
+  calendlyUserUri: string;
+  from: Date;
+  to: Date;
+  initial: boolean;
 }
 
 /**
- * Lists the user's own scheduled events in a start-time window (both statuses: Calendly has no
- * "modified since", so cancellations are found by re-scanning) and feeds every invitee through
- * the same order-aware upsert as webhooks. A listing older than what a webhook already wrote
- * loses on the Calendly timestamps, so backfill can only repair, never regress.
- * Only `user=` listings: an organization-wide one would import other hosts' meetings.
+ * One bad item never ends a backfill: an event or invitee Calendly lists in a shape no schema
+ * accepts, an event whose invitees Calendly will not show (403: an organization the user left,
+ * 404: deleted meanwhile), or a row Postgres refuses is counted, named in the log and skipped,
+ * and every later event is still repaired. Failures that may pass (5xx, 429, network) end the
+ * run: the job retries it.
  */
-export async function backfillConnection(
-  deps: BackfillDeps,
-  connectionId: string,
-  window: { pastMs: number; futureMs: number },
+export async function backfill(
+  deps: Pick<ConnectionDeps, 'db' | 'calendly' | 'tokens' | 'logger'>,
+  run: BackfillRun,
 ): Promise<BackfillReport> {
-  const now = deps.now ?? (() => new Date());
-  const [connection] = await deps.db
-    .select()
-    .from(connections)
-    .where(eq(connections.id, connectionId))
-    .limit(1);
-  if (!connection?.calendlyUserUri)
-    throw new Error(`connection ${connectionId} has no Calendly user`);
-  const user = connection.calendlyUserUri;
-  const from = new Date(now().getTime() - window.pastMs);
-  const to = new Date(now().getTime() + window.futureMs);
   const report: BackfillReport = {
-    from: from.toISOString(),
-    to: to.toISOString(),
+    from: run.from.toISOString(),
+    to: run.to.toISOString(),
+    initial: run.initial,
     events: 0,
     invitees: 0,
     changed: 0,
+    repairs: 0,
     skipped: 0,
+    skippedItems: [],
+  };
+  const skip = (item: SkippedItem) => {
+    report.skipped += 1;
+    if (report.skippedItems.length < NAMED_SKIPS) report.skippedItems.push(item);
+    deps.logger.warn({ connectionId: run.connectionId, ...item }, 'backfill skipped an item');
   };
 
-  const events: ScheduledEventResource[] = await deps.tokens.withAccessToken(
-    connectionId,
-    async (token) => {
-      const listed: ScheduledEventResource[] = [];
-      for await (const event of deps.calendly.listScheduledEvents(token, {
-        user,
-        minStartTime: from.toISOString(),
-        maxStartTime: to.toISOString(),
-      })) {
-        listed.push(event);
-      }
-      return listed;
-    },
-  );
-
-  for (const listedEvent of events) {
-    report.events += 1;
-    const event = scheduledEventSchema.safeParse(listedEvent);
-    if (!event.success) {
-      report.skipped += 1;
-      continue;
+  const events = await deps.tokens.withAccessToken(run.connectionId, async (token) => {
+    const listed: ScheduledEvent[] = [];
+    for await (const item of deps.calendly.listScheduledEvents(token, {
+      user: run.calendlyUserUri,
+      minStartTime: run.from,
+      maxStartTime: run.to,
+    })) {
+      report.events += 1;
+      if (item.ok) listed.push(item.value);
+      else skip({ uri: item.uri, reason: item.reason });
     }
-    const invitees = await deps.tokens.withAccessToken(connectionId, async (token) => {
-      const listed: unknown[] = [];
-      for await (const invitee of deps.calendly.listEventInvitees(token, listedEvent.uri))
-        listed.push(invitee);
-      return listed;
-    });
-    for (const listedInvitee of invitees) {
-      report.invitees += 1;
-      const invitee = inviteePayloadSchema.safeParse(listedInvitee);
-      if (!invitee.success) {
-        report.skipped += 1;
+    return listed;
+  });
+
+  for (const event of events) {
+    let invitees: Awaited<ReturnType<typeof listInvitees>>;
+    try {
+      invitees = await listInvitees(deps, run.connectionId, event.uri);
+    } catch (error) {
+      if (
+        error instanceof CalendlyError &&
+        (error.kind === 'forbidden' || error.kind === 'not_found')
+      ) {
+        skip({ uri: event.uri, reason: `Calendly answered ${error.status} to its invitees` });
         continue;
       }
-      const applied = await deps.db.transaction((tx) =>
-        applyInviteeObservation(tx, connectionId, {
-          invitee: invitee.data,
-          scheduledEvent: event.data,
-        }),
-      );
-      if (!applied.ok) {
-        report.skipped += 1;
-      } else if (applied.contentChanged) {
-        report.changed += 1;
+      throw error;
+    }
+    const items = [];
+    for (const item of invitees) {
+      report.invitees += 1;
+      if (item.ok) {
+        items.push({
+          connectionId: run.connectionId,
+          input: { invitee: item.value, scheduledEvent: event },
+        });
+      } else {
+        skip({ uri: item.uri, reason: item.reason });
       }
     }
+    const applied = await applyObservationsIsolated(deps.db, items);
+    for (const [i, result] of applied.entries()) {
+      if (!result.ok) skip({ uri: items[i]?.input.invitee.uri ?? null, reason: result.reason });
+      else if (result.contentChanged) report.changed += 1;
+    }
   }
-
-  // The caller records the run (last_backfilled_at with its report) in one write.
+  report.repairs = run.initial ? 0 : report.changed;
   return report;
+}
+
+function listInvitees(
+  deps: Pick<ConnectionDeps, 'calendly' | 'tokens'>,
+  connectionId: string,
+  eventUri: string,
+) {
+  return deps.tokens.withAccessToken(connectionId, async (token) => {
+    const listed = [];
+    for await (const item of deps.calendly.listEventInvitees(token, eventUri)) listed.push(item);
+    return listed;
+  });
 }

@@ -1,4 +1,4 @@
-import type { ConnectionRow, WebhookHookRow } from '@calhook/db';
+import { type ConnectionRow, type Executor, hookRepo, type WebhookHookRow } from '@calhook/db';
 
 /** The connection as API.md shows it to the app backend; never a token or key. */
 export interface ConnectionView {
@@ -46,4 +46,9 @@ export function connectionView(row: ConnectionRow, hook: WebhookHookRow | null):
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
+}
+
+/** The view of a connection row with its current hook. */
+export async function viewOf(ex: Executor, row: ConnectionRow): Promise<ConnectionView> {
+  return connectionView(row, await hookRepo.currentOf(ex, row.id));
 }

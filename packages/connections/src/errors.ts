@@ -1,3 +1,5 @@
+import { CalendlyError, isRetryable } from '@calhook/calendly';
+
 /** Calendly refused the code or tokens: answered 422 with Calendly's own error body. */
 export class CalendlyRejectedError extends Error {
   override name = 'CalendlyRejectedError';
@@ -26,4 +28,21 @@ export class CalendlyUnavailableError extends Error {
     super(message, options);
     this.retryAfterMs = retryAfterMs;
   }
+}
+
+/**
+ * Rethrows a Calendly failure that may pass with time (5xx, 429, network) as
+ * CalendlyUnavailableError, carrying Calendly's wait; anything else as it is.
+ */
+export function rethrowUnavailable(error: unknown): never {
+  if (error instanceof CalendlyError && isRetryable(error)) {
+    throw new CalendlyUnavailableError(
+      `Calendly is unavailable: ${error.kind}`,
+      error.retryAfterMs,
+      {
+        cause: error,
+      },
+    );
+  }
+  throw error;
 }

@@ -1,20 +1,21 @@
-export { type BackfillDeps, type BackfillReport, backfillConnection } from './backfill.ts';
-export {
-  type ConnectInput,
-  type ConnectionService,
-  type ConnectionServiceDeps,
-  createConnectionService,
-  type SubscriptionReport,
-} from './connection-service.ts';
+export { type BackfillRun, backfill } from './backfill.ts';
+export type { ConnectInput } from './connect.ts';
 export { type ConnectionView, connectionView } from './connection-view.ts';
+export type { BackfillSettings, ConnectionDeps, ReconcileObserver } from './deps.ts';
+export type { CleanupPayload } from './disconnect.ts';
 export { CalendlyRejectedError, CalendlyUnavailableError, ConnectInputError } from './errors.ts';
 export { createOauthFlow, type OauthFlow, type OauthFlowDeps } from './oauth-flow.ts';
-export { buildConnectionServices, type ConnectionServices } from './services.ts';
 export {
-  type DeleteReason,
-  hookIdOf,
-  type KnownHook,
-  planSubscriptions,
-  SUBSCRIPTION_EVENTS,
-  type SubscriptionPlan,
-} from './subscription-plan.ts';
+  type BackfillDecision,
+  backfillDecision,
+  type ReconcileReason,
+  type ReconcileResult,
+  requestReconcile,
+} from './reconcile.ts';
+export {
+  bindConnections,
+  buildConnectionServices,
+  type ConnectionServices,
+  type Connections,
+} from './services.ts';
+export { planSubscriptions, type SubscriptionPlan } from './subscription-plan.ts';

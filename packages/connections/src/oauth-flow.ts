@@ -1,17 +1,16 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type CalendlyClient, createPkcePair } from '@calhook/calendly';
 import type { Sealer } from '@calhook/crypto';
-import { type Database, oauthStates } from '@calhook/db';
+import { type Database, oauthStateRepo } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
-import { and, eq, gt, isNull, lt } from 'drizzle-orm';
-import type { ConnectionService } from './connection-service.ts';
 import { CalendlyRejectedError, ConnectInputError } from './errors.ts';
+import type { Connections } from './services.ts';
 
 export interface OauthFlowDeps {
   db: Database;
   sealer: Sealer;
   calendly: CalendlyClient;
-  connections: ConnectionService;
+  connections: Pick<Connections, 'connect'>;
   /** Where Calendly sends the browser back: `${API_PUBLIC_URL}/oauth/calendly/callback`. */
   redirectUri: string;
   /** Key for the state's MAC (derived from ENCRYPTION_KEY by the caller). */
@@ -52,7 +51,7 @@ export function createOauthFlow(deps: OauthFlowDeps): OauthFlow {
       const id = randomBytes(18).toString('base64url');
       const { verifier, challenge } = createPkcePair();
       const expiresAt = new Date(now().getTime() + ttlMs);
-      await deps.db.insert(oauthStates).values({
+      await oauthStateRepo.create(deps.db, {
         id,
         userId,
         returnTo,
@@ -60,10 +59,7 @@ export function createOauthFlow(deps: OauthFlowDeps): OauthFlow {
         codeVerifierEnc: deps.sealer.seal(verifier),
         expiresAt,
       });
-      // Old attempts are useless after expiry; dropping them here keeps the table small.
-      await deps.db
-        .delete(oauthStates)
-        .where(lt(oauthStates.expiresAt, new Date(now().getTime() - 86_400_000)));
+      await oauthStateRepo.pruneExpired(deps.db, new Date(now().getTime() - 86_400_000));
       const state = `${id}.${mac(id, userId)}`;
       return {
         url: deps.calendly.authorizeUrl({
@@ -78,11 +74,7 @@ export function createOauthFlow(deps: OauthFlowDeps): OauthFlow {
     async callback(query) {
       const [id, signature] = (query.state ?? '').split('.');
       if (!id || !signature) return { redirect: null, reason: 'invalid_state' };
-      const [attempt] = await deps.db
-        .select()
-        .from(oauthStates)
-        .where(eq(oauthStates.id, id))
-        .limit(1);
+      const attempt = await oauthStateRepo.find(deps.db, id);
       if (!attempt) return { redirect: null, reason: 'invalid_state' };
       const fail = (reason: string) => ({
         redirect: withParams(attempt.returnTo, { calendly: 'error', reason }),
@@ -93,24 +85,11 @@ export function createOauthFlow(deps: OauthFlowDeps): OauthFlow {
       const given = Buffer.from(signature);
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         // Tampered: burn the attempt so the genuine state cannot be tried either.
-        await deps.db
-          .update(oauthStates)
-          .set({ usedAt: now() })
-          .where(eq(oauthStates.id, attempt.id));
+        await oauthStateRepo.burn(deps.db, attempt.id, now());
         return fail('invalid_state');
       }
       // Consume exactly once: a replayed state finds used_at set and connects nothing.
-      const [claimed] = await deps.db
-        .update(oauthStates)
-        .set({ usedAt: now() })
-        .where(
-          and(
-            eq(oauthStates.id, attempt.id),
-            isNull(oauthStates.usedAt),
-            gt(oauthStates.expiresAt, now()),
-          ),
-        )
-        .returning();
+      const claimed = await oauthStateRepo.claim(deps.db, attempt.id, now());
       if (!claimed) return fail(attempt.usedAt ? 'state_used' : 'state_expired');
       if (query.error)
         return fail(query.error === 'access_denied' ? 'access_denied' : 'calendly_error');

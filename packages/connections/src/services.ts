@@ -2,18 +2,73 @@ import { createHash } from 'node:crypto';
 import { type CalendlyClient, createCalendlyClient } from '@calhook/calendly';
 import type { Config } from '@calhook/config';
 import { createSealer, type Sealer } from '@calhook/crypto';
-import { createDatabase, type Database } from '@calhook/db';
+import { connectionRepo, createDatabase, type Database } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import { createTokenService, type TokenService } from '@calhook/tokens';
-import { type ConnectionService, createConnectionService } from './connection-service.ts';
+import { newHookId } from '@calhook/webhooks';
+import { type ConnectInput, connect } from './connect.ts';
+import { type ConnectionView, viewOf } from './connection-view.ts';
+import type { ConnectionDeps, ReconcileObserver } from './deps.ts';
+import { type CleanupPayload, cleanupRemote, disconnect } from './disconnect.ts';
 import { createOauthFlow, type OauthFlow } from './oauth-flow.ts';
+import {
+  type ReconcileReason,
+  type ReconcileResult,
+  reconcile,
+  reconcileAll,
+  requestReconcile,
+} from './reconcile.ts';
+import { syncSubscription } from './subscription-sync.ts';
+import { withUserLock } from './user-lock.ts';
+
+/** The connection workflows, bound to their dependencies: what the api and worker call. */
+export interface Connections {
+  connect(
+    userId: string,
+    input: ConnectInput,
+  ): Promise<{ connection: ConnectionView; created: boolean }>;
+  disconnect(userId: string): Promise<{ found: boolean; remoteCleanupPending: boolean }>;
+  status(userId: string): Promise<ConnectionView | null>;
+  requestReconcile(
+    userId: string,
+    reason: Extract<ReconcileReason, 'requested' | 'command'>,
+  ): Promise<{ jobId: string } | null>;
+  /** The `reconcile-connection` job. */
+  reconcile(connectionId: string, reason: ReconcileReason): Promise<ReconcileResult>;
+  /** The `reconcile-all` job. */
+  reconcileAll(): Promise<{ connections: number }>;
+  /** The `disconnect-cleanup` job. */
+  cleanupRemote(payload: CleanupPayload): Promise<{ deleted: number; revoked: number }>;
+  /** One subscription check under the user's lock, outside a reconcile run (operators, tests). */
+  ensureSubscription(connectionId: string): ReturnType<typeof syncSubscription>;
+}
+
+export function bindConnections(deps: ConnectionDeps): Connections {
+  return {
+    connect: (userId, input) => connect(deps, userId, input),
+    disconnect: (userId) => disconnect(deps, userId),
+    async status(userId) {
+      const row = await connectionRepo.findByUser(deps.db, userId);
+      return row ? viewOf(deps.db, row) : null;
+    },
+    requestReconcile: (userId, reason) => requestReconcile(deps, userId, reason),
+    reconcile: (connectionId, reason) => reconcile(deps, connectionId, reason),
+    reconcileAll: () => reconcileAll(deps),
+    cleanupRemote: (payload) => cleanupRemote(deps, payload),
+    async ensureSubscription(connectionId) {
+      const row = await connectionRepo.findById(deps.db, connectionId);
+      if (!row) throw new Error(`connection ${connectionId} does not exist`);
+      return withUserLock(deps.locks, row.userId, () => syncSubscription(deps, connectionId));
+    },
+  };
+}
 
 export interface ConnectionServices {
   calendly: CalendlyClient;
   sealer: Sealer;
   tokens: TokenService;
-  connections: ConnectionService;
+  connections: Connections;
   oauth: OauthFlow;
   close(): Promise<void>;
 }
@@ -25,6 +80,9 @@ export function buildConnectionServices(input: {
   queues: Queues;
   logger: Logger;
   onRefresh?: Parameters<typeof createTokenService>[0]['onRefresh'];
+  observer?: ReconcileObserver;
+  /** Hook id minting; tests pass one to provoke a 409 on a known URL. */
+  newHookId?: () => string;
 }): ConnectionServices {
   const { config, db, queues, logger } = input;
   const sealer = createSealer(config.encryptionKeys);
@@ -44,9 +102,9 @@ export function buildConnectionServices(input: {
     logger: logger.child({ component: 'tokens' }),
     onRefresh: input.onRefresh,
   });
-  // Per-user locks are held on a pool of their own (see ConnectionServiceDeps.locks).
+  // Per-user locks are held on a pool of their own (see user-lock.ts).
   const locks = createDatabase(config.databaseUrl, { max: 4, applicationName: 'calhook-locks' });
-  const connections = createConnectionService({
+  const connections = bindConnections({
     db,
     locks: locks.db,
     sealer,
@@ -54,7 +112,11 @@ export function buildConnectionServices(input: {
     tokens,
     queues,
     publicUrl: config.publicUrl,
+    backfill: config.backfill,
     logger: logger.child({ component: 'connections' }),
+    now: () => new Date(),
+    newHookId: input.newHookId ?? newHookId,
+    observer: input.observer,
   });
   const current = config.encryptionKeys[0];
   if (!current) throw new Error('ENCRYPTION_KEY is required');

@@ -1,49 +1,19 @@
-import type { WebhookSubscriptionResource } from '@calhook/calendly';
-
-/** The events every calhook subscription carries. */
-export const SUBSCRIPTION_EVENTS = [
-  'invitee.created',
-  'invitee.canceled',
-  'invitee_no_show.created',
-  'invitee_no_show.deleted',
-] as const;
-
-/** What calhook knows about a hook id found in a subscription's callback URL. */
-export interface KnownHook {
-  id: string;
-  connectionId: string;
-  /** Not retired, and its connection is active: some app user's live endpoint. */
-  live: boolean;
-}
-
-export type DeleteReason =
-  | 'unknown_hook'
-  | 'retired_hook'
-  | 'disabled'
-  | 'duplicate'
-  | 'wrong_events'
-  | 'old_public_url';
+// What to do with one Calendly user's subscriptions: a pure decision, so every case is
+// unit-tested without Calendly or a database.
+import { MEETING_EVENTS, type WebhookSubscriptionResource } from '@calhook/calendly';
+import type { KnownHook, SubscriptionDeleteReason } from '@calhook/db';
+import { hookIdOf, isUnderPublicUrl } from '@calhook/webhooks';
 
 export interface SubscriptionPlan {
   keep: WebhookSubscriptionResource | null;
-  remove: { subscription: WebhookSubscriptionResource; reason: DeleteReason }[];
+  remove: { subscription: WebhookSubscriptionResource; reason: SubscriptionDeleteReason }[];
   /** Subscriptions left alone: someone else's URL, or another connection's live hook. */
   untouched: WebhookSubscriptionResource[];
   create: boolean;
 }
 
-const HOOK_PATH = /\/webhooks\/calendly\/([A-Za-z0-9_-]{16,64})$/;
-
-export function hookIdOf(callbackUrl: string): string | null {
-  try {
-    return HOOK_PATH.exec(new URL(callbackUrl).pathname)?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 function sameEvents(events: readonly string[]): boolean {
-  const wanted = new Set<string>(SUBSCRIPTION_EVENTS);
+  const wanted = new Set<string>(MEETING_EVENTS);
   return events.length === wanted.size && events.every((e) => wanted.has(e));
 }
 
@@ -63,12 +33,11 @@ export function planSubscriptions(input: {
   publicUrl: string;
   knownHooks: ReadonlyMap<string, KnownHook>;
 }): SubscriptionPlan {
-  const base = `${input.publicUrl.replace(/\/+$/, '')}/webhooks/calendly/`;
   const plan: SubscriptionPlan = { keep: null, remove: [], untouched: [], create: false };
   for (const subscription of input.subscriptions) {
     const hookId = hookIdOf(subscription.callback_url);
     const known = hookId ? input.knownHooks.get(hookId) : undefined;
-    const underCurrentUrl = subscription.callback_url.startsWith(base);
+    const underCurrentUrl = isUnderPublicUrl(subscription.callback_url, input.publicUrl);
     if (!hookId || (!known && !underCurrentUrl)) {
       plan.untouched.push(subscription);
       continue;

@@ -3,7 +3,7 @@ import {
   CalendlyUnavailableError,
   type ConnectInput,
   ConnectInputError,
-  type ConnectionService,
+  type Connections,
 } from '@calhook/connections';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -27,7 +27,7 @@ const connectBody = z.union([
 const params = z.object({ userId: userIdSchema });
 
 /** The app backend's side: connect, status, disconnect, reconcile now (API.md). */
-export const connectionRoutes: FastifyPluginAsyncZod<{ connections: ConnectionService }> = async (
+export const connectionRoutes: FastifyPluginAsyncZod<{ connections: Connections }> = async (
   app,
   { connections },
 ) => {
@@ -119,7 +119,7 @@ export const connectionRoutes: FastifyPluginAsyncZod<{ connections: ConnectionSe
       },
     },
     async (request, reply) => {
-      const queued = await connections.enqueueReconcile(request.params.userId, 'requested');
+      const queued = await connections.requestReconcile(request.params.userId, 'requested');
       if (!queued)
         return reply.code(404).send({ error: 'not_found', message: 'this user never connected' });
       return reply.code(202).send({ status: 'queued', jobId: queued.jobId });

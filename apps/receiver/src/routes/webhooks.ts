@@ -1,6 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Metrics } from '@calhook/observability';
-import { type HookKeyResolver, verifySignature } from '@calhook/webhooks';
+import {
+  deliveryContentHash,
+  HOOK_ROUTE,
+  type HookKeyResolver,
+  verifySignature,
+} from '@calhook/webhooks';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DeliveryBatcher } from '../delivery-batcher.ts';
 
@@ -57,68 +61,61 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
   // Accepted deliveries are the bulk of the traffic: their request lines are written at debug
   // and counted once a minute at info (see logRequests); every refusal keeps its own line.
   const routeOptions = { config: { successLogLevel: 'debug' as const } };
-  app.post<{ Params: { hookId: string } }>(
-    '/webhooks/calendly/:hookId',
-    routeOptions,
-    async (request, reply) => {
-      const rawBody = request.body;
-      if (!Buffer.isBuffer(rawBody)) {
-        return reply.code(415).send({ error: 'unsupported_media_type' });
-      }
-      const lookup = await options.hooks.resolve(request.params.hookId);
-      if (lookup.kind === 'unknown') {
-        request.logReason = 'unknown_hook';
-        return reply.code(404).send({ error: 'unknown_hook' });
-      }
-      if (lookup.kind === 'gone') {
-        request.logReason = 'hook_gone';
-        return reply.code(410).send({ error: 'hook_gone' });
-      }
+  app.post<{ Params: { hookId: string } }>(HOOK_ROUTE, routeOptions, async (request, reply) => {
+    const rawBody = request.body;
+    if (!Buffer.isBuffer(rawBody)) {
+      return reply.code(415).send({ error: 'unsupported_media_type' });
+    }
+    const lookup = await options.hooks.resolve(request.params.hookId);
+    if (lookup.kind === 'unknown') {
+      request.logReason = 'unknown_hook';
+      return reply.code(404).send({ error: 'unknown_hook' });
+    }
+    if (lookup.kind === 'gone') {
+      request.logReason = 'hook_gone';
+      return reply.code(410).send({ error: 'hook_gone' });
+    }
 
-      const verdict = verifySignature({
-        header: request.headers['calendly-webhook-signature'] as string | undefined,
-        rawBody,
-        keys: lookup.keys,
-        toleranceSeconds: options.toleranceSeconds,
-        now: options.now(),
-      });
-      if (!verdict.ok) {
-        request.logReason = verdict.reason;
-        metrics?.signatureFailures.inc({ reason: verdict.reason });
-        return reply.code(401).send({ error: 'invalid_signature', reason: verdict.reason });
-      }
-      options.hooks.signedWith(lookup, verdict.keyIndex);
+    const verdict = verifySignature({
+      header: request.headers['calendly-webhook-signature'] as string | undefined,
+      rawBody,
+      keys: lookup.keys,
+      toleranceSeconds: options.toleranceSeconds,
+      now: options.now(),
+    });
+    if (!verdict.ok) {
+      request.logReason = verdict.reason;
+      metrics?.signatureFailures.inc({ reason: verdict.reason });
+      return reply.code(401).send({ error: 'invalid_signature', reason: verdict.reason });
+    }
+    options.hooks.signedWith(lookup, verdict.keyIndex);
 
-      const body = rawBody.toString('utf8');
-      // Same bytes for the same connection give the same id: a retried delivery that arrives
-      // while the first is waiting, or remembered as queued, is not queued twice.
-      const deliveryId = createHash('sha256')
-        .update(`${lookup.connectionId}\n`)
-        .update(rawBody)
-        .digest('hex');
-      const enqueueStarted = performance.now();
-      const enqueueSeconds = () => (performance.now() - enqueueStarted) / 1000;
-      try {
-        await options.batcher.enqueue(
-          {
-            hookId: lookup.hookId,
-            connectionId: lookup.connectionId,
-            body,
-            receivedAt: new Date(options.now()).toISOString(),
-          },
-          deliveryId,
-        );
-        enqueued?.observe(enqueueSeconds());
-      } catch (error) {
-        notEnqueued?.observe(enqueueSeconds());
-        request.logReason = 'enqueue_failed';
-        request.log.warn({ err: error, hookId: lookup.hookId }, 'could not enqueue delivery');
-        return reply
-          .code(503)
-          .header('retry-after', String(options.retryAfterSeconds))
-          .send({ error: 'unavailable' });
-      }
-      return reply.code(200).send({ status: 'accepted' });
-    },
-  );
+    const body = rawBody.toString('utf8');
+    // Same bytes for the same connection give the same id: a retried delivery that arrives
+    // while the first is waiting, or remembered as queued, is not queued twice.
+    const deliveryId = deliveryContentHash(lookup.connectionId, body);
+    const enqueueStarted = performance.now();
+    const enqueueSeconds = () => (performance.now() - enqueueStarted) / 1000;
+    try {
+      await options.batcher.enqueue(
+        {
+          hookId: lookup.hookId,
+          connectionId: lookup.connectionId,
+          body,
+          receivedAt: new Date(options.now()).toISOString(),
+        },
+        deliveryId,
+      );
+      enqueued?.observe(enqueueSeconds());
+    } catch (error) {
+      notEnqueued?.observe(enqueueSeconds());
+      request.logReason = 'enqueue_failed';
+      request.log.warn({ err: error, hookId: lookup.hookId }, 'could not enqueue delivery');
+      return reply
+        .code(503)
+        .header('retry-after', String(options.retryAfterSeconds))
+        .send({ error: 'unavailable' });
+    }
+    return reply.code(200).send({ status: 'accepted' });
+  });
 };

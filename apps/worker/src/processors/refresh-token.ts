@@ -1,11 +1,10 @@
-import { type Processor, RetryLaterError } from '@calhook/queue';
-import { ReauthRequiredError, TokenRefreshError, type TokenService } from '@calhook/tokens';
+import type { Processor } from '@calhook/queue';
+import { ReauthRequiredError, type TokenService } from '@calhook/tokens';
 
 /**
  * `refresh-token`: refresh a connection's token before it expires (or keep an unused refresh
  * token alive). A connection that needs reconnecting is an outcome, not a failure: retrying
- * cannot fix it. Transient failures retry with the catalog's back-off; a 429 waits as long as
- * Calendly asks without spending an attempt.
+ * cannot fix it. Failures are classified by the dispatch wrapper (a 429 waits, others retry).
  */
 export function refreshTokenProcessor(deps: { tokens: TokenService }): Processor<'refresh-token'> {
   return async ({ connectionId }) => {
@@ -18,13 +17,6 @@ export function refreshTokenProcessor(deps: { tokens: TokenService }): Processor
     } catch (error) {
       if (error instanceof ReauthRequiredError) {
         return { status: 'reauth_required', reason: error.reason };
-      }
-      if (
-        error instanceof TokenRefreshError &&
-        error.kind === 'rate_limited' &&
-        error.retryAfterMs !== undefined
-      ) {
-        throw new RetryLaterError('Calendly rate-limited the token refresh', error.retryAfterMs);
       }
       throw error;
     }

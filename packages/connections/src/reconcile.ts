@@ -1,0 +1,162 @@
+// Reconcile one connection: make Calendly hold exactly one healthy calhook subscription, then
+// backfill when something may have been missed. The backfill policy (whether one is due, and
+// over which window) lives here with the workflow that runs it.
+import {
+  type BackfillReport,
+  type ConnectionRow,
+  connectionRepo,
+  type SubscriptionReport,
+} from '@calhook/db';
+import type { JobPayload } from '@calhook/queue';
+import { ReauthRequiredError } from '@calhook/tokens';
+import { backfill } from './backfill.ts';
+import type { BackfillSettings, ConnectionDeps } from './deps.ts';
+import { syncSubscription } from './subscription-sync.ts';
+import { withUserLock } from './user-lock.ts';
+
+export type ReconcileReason = JobPayload<'reconcile-connection'>['reason'];
+
+export type BackfillDecision =
+  | { due: false }
+  | { due: true; initial: boolean; pastMs: number; futureMs: number; because: string };
+
+/**
+ * Whether this run backfills, and over which window: the first import (never backfilled:
+ * the wide window), a backfill asked for (an app's request, a command, a reconnect), a
+ * subscription that had to be created (deliveries may have been lost before it existed), a
+ * user whose plan or token allows no subscription (polling is their fallback), and everyone
+ * every BACKFILL_EVERY.
+ */
+export function backfillDecision(
+  row: Pick<ConnectionRow, 'lastBackfilledAt' | 'backfillRequestedAt'>,
+  subscription: { state: SubscriptionReport['state']; created: readonly string[] },
+  now: Date,
+  settings: BackfillSettings,
+): BackfillDecision {
+  const routine = { initial: false, pastMs: settings.pastMs, futureMs: settings.futureMs };
+  if (row.lastBackfilledAt === null) {
+    return {
+      due: true,
+      initial: true,
+      pastMs: settings.initialPastMs,
+      futureMs: settings.initialFutureMs,
+      because: 'first import',
+    };
+  }
+  if (row.backfillRequestedAt !== null) return { due: true, ...routine, because: 'requested' };
+  if (subscription.created.length > 0) {
+    return { due: true, ...routine, because: 'subscription created' };
+  }
+  if (subscription.state === 'unavailable') {
+    return { due: true, ...routine, because: 'no subscription possible' };
+  }
+  if (now.getTime() - row.lastBackfilledAt.getTime() >= settings.everyMs) {
+    return { due: true, ...routine, because: 'routine' };
+  }
+  return { due: false };
+}
+
+export type ReconcileResult =
+  | { skipped: string }
+  | {
+      reason: ReconcileReason;
+      subscription: { state: string; created: number; deleted: number; kept: number };
+      backfill?: Pick<BackfillReport, 'events' | 'changed' | 'repairs' | 'skipped'> & {
+        because: string;
+      };
+    };
+
+/**
+ * The `reconcile-connection` job. Users who must reconnect, or who disconnected, are skipped,
+ * not failed. What the run must do is read from the row when it starts, so a request merged
+ * into this run before it started is honoured.
+ */
+export async function reconcile(
+  deps: ConnectionDeps,
+  connectionId: string,
+  reason: ReconcileReason,
+): Promise<ReconcileResult> {
+  const row = await connectionRepo.findById(deps.db, connectionId);
+  if (row?.status !== 'active') return { skipped: row?.status ?? 'missing' };
+  const startedAt = deps.now();
+  try {
+    const subscription = await withUserLock(deps.locks, row.userId, () =>
+      syncSubscription(deps, connectionId),
+    );
+    deps.observer?.subscriptions?.('created', subscription.created.length);
+    deps.observer?.subscriptions?.('deleted', subscription.deleted.length);
+    deps.observer?.subscriptions?.('kept', subscription.kept.length);
+    const summary = {
+      state: subscription.state,
+      created: subscription.created.length,
+      deleted: subscription.deleted.length,
+      kept: subscription.kept.length,
+    };
+    const decision = backfillDecision(row, subscription, startedAt, deps.backfill);
+    if (!decision.due || !row.calendlyUserUri) return { reason, subscription: summary };
+
+    const report = await backfill(deps, {
+      connectionId,
+      calendlyUserUri: row.calendlyUserUri,
+      from: new Date(startedAt.getTime() - decision.pastMs),
+      to: new Date(startedAt.getTime() + decision.futureMs),
+      initial: decision.initial,
+    });
+    if (report.repairs > 0) {
+      deps.observer?.repairs?.(report.repairs);
+      deps.logger.warn(
+        { connectionId, repairs: report.repairs, reason },
+        'backfill repaired meetings that no webhook delivered',
+      );
+    }
+    await connectionRepo.recordBackfill(deps.db, connectionId, report, startedAt, deps.now());
+    return {
+      reason,
+      subscription: summary,
+      backfill: {
+        events: report.events,
+        changed: report.changed,
+        repairs: report.repairs,
+        skipped: report.skipped,
+        because: decision.because,
+      },
+    };
+  } catch (error) {
+    if (error instanceof ReauthRequiredError) return { skipped: 'reauth_required' };
+    throw error;
+  }
+}
+
+/**
+ * An app's or operator's request to reconcile and backfill one user now. The backfill is
+ * asked for on the row, then a run is enqueued: merged into one that has not started (which
+ * then backfills), or a new one after a run in progress. Null when the user never connected.
+ */
+export async function requestReconcile(
+  deps: Pick<ConnectionDeps, 'db' | 'queues' | 'now'>,
+  userId: string,
+  reason: Extract<ReconcileReason, 'requested' | 'command'>,
+): Promise<{ jobId: string } | null> {
+  const row = await connectionRepo.findByUser(deps.db, userId);
+  if (!row) return null;
+  await connectionRepo.requestBackfill(deps.db, row.id, deps.now());
+  const job = await deps.queues.enqueue('reconcile-connection', { connectionId: row.id, reason });
+  return { jobId: job.id ?? '' };
+}
+
+/** The `reconcile-all` job: a run for every active connection (merged into waiting ones). */
+export async function reconcileAll(
+  deps: Pick<ConnectionDeps, 'db' | 'queues'>,
+): Promise<{ connections: number }> {
+  const ids = await connectionRepo.activeIds(deps.db);
+  const batch = 500;
+  for (let i = 0; i < ids.length; i += batch) {
+    await deps.queues.enqueueBulk(
+      'reconcile-connection',
+      ids
+        .slice(i, i + batch)
+        .map((connectionId) => ({ connectionId, reason: 'scheduled' as const })),
+    );
+  }
+  return { connections: ids.length };
+}
