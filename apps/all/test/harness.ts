@@ -3,15 +3,20 @@
 // connection and reconcile tests drive over HTTP.
 import { randomBytes } from 'node:crypto';
 import { startApi } from '@calhook/api-app';
-import { type Simulator, type SimulatorOptions, startSimulator } from '@calhook/calendly-simulator';
+import {
+  type SimUser,
+  type Simulator,
+  type SimulatorOptions,
+  startSimulator,
+} from '@calhook/calendly-simulator';
 import { type Config, loadConfig } from '@calhook/config';
 import { buildConnectionServices, type Connections } from '@calhook/connections';
 import type { Sealer } from '@calhook/crypto';
-import type { DatabaseHandle } from '@calhook/db';
+import { connectionRepo, type DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import { buildReceiverApp, startReceiver } from '@calhook/receiver-app';
-import { callApi, freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import { callApi, eventually, freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
 import { createHookKeyResolver } from '@calhook/webhooks';
 import { startWorker } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
@@ -32,6 +37,16 @@ export interface Harness {
     body?: unknown,
     // biome-ignore lint/suspicious/noExplicitAny: tests read response fields freely and assert them with expect
   ): Promise<{ status: number; body: any; headers: Headers }>;
+  /**
+   * A new simulator user connected through the API with OAuth tokens, once its first-connect
+   * import has finished, so a test starts from a quiet state.
+   */
+  connectNewUser(): Promise<{
+    user: SimUser;
+    userId: string;
+    connectionId: string;
+    subscriptionUri: string;
+  }>;
   stopReceiver(): Promise<void>;
   /** Starts the receiver again on the same port (same PUBLIC_URL). */
   startReceiver(): Promise<void>;
@@ -92,6 +107,31 @@ export async function startHarness(
     database,
     queues,
     api: (method, path, body) => callApi(apiUrl, env.API_TOKEN as string, method, path, body),
+    async connectNewUser() {
+      const user = await sim.control.createUser({ email: `${uniqueId('adviser')}@example.com` });
+      const userId = uniqueId('u');
+      const set = await sim.control.issueTokens(user.uri);
+      const response = await callApi(
+        apiUrl,
+        env.API_TOKEN as string,
+        'PUT',
+        `/v1/connections/${userId}`,
+        {
+          accessToken: set.access_token,
+          refreshToken: set.refresh_token,
+          expiresAt: new Date(Date.now() + set.expires_in * 1000).toISOString(),
+        },
+      );
+      if (response.status !== 200) throw new Error(`connect answered ${response.status}`);
+      const row = await connectionRepo.findByUser(database.db, userId);
+      if (!row) throw new Error('no connection row after connect');
+      await eventually(
+        async () => Boolean((await connectionRepo.findById(database.db, row.id))?.lastBackfilledAt),
+        { what: 'the first-connect backfill' },
+      );
+      const body = response.body as { webhook: { subscriptionUri: string } };
+      return { user, userId, connectionId: row.id, subscriptionUri: body.webhook.subscriptionUri };
+    },
     async stopReceiver() {
       await receiver?.close();
       receiver = null;

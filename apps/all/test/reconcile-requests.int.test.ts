@@ -3,9 +3,8 @@
 // whether the first run has finished or is still running when the second request arrives.
 // Also that the scheduled reconcile-all carries its catalog options in Redis.
 import type { SimUser } from '@calhook/calendly-simulator';
-import { connectionRepo } from '@calhook/db';
 import { jobCatalog } from '@calhook/queue';
-import { eventually, testDatabase, uniqueId } from '@calhook/testing';
+import { eventually, testDatabase } from '@calhook/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.ts';
 
@@ -18,24 +17,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function connected(): Promise<{ user: SimUser; userId: string; connectionId: string }> {
-  const user = await h.sim.control.createUser({ email: `${uniqueId('adviser')}@example.com` });
-  const userId = uniqueId('u');
-  const set = await h.sim.control.issueTokens(user.uri);
-  const response = await h.api('PUT', `/v1/connections/${userId}`, {
-    accessToken: set.access_token,
-    refreshToken: set.refresh_token,
-    expiresAt: new Date(Date.now() + set.expires_in * 1000).toISOString(),
-  });
-  expect(response.status).toBe(200);
-  const row = await connectionRepo.findByUser(h.database.db, userId);
-  // The first-connect import runs as a job: let it finish so the test starts from a quiet state.
-  await eventually(
-    async () => (await connectionRepo.findById(h.database.db, row!.id))?.lastBackfilledAt,
-    { what: 'the first-connect backfill' },
-  );
-  return { user, userId, connectionId: row!.id };
-}
+const connected = () => h.connectNewUser();
 
 const statusOf = async (userId: string, eventUri: string) => {
   const body = (await h.api('GET', `/v1/users/${userId}/meetings`)).body as {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { SimUser } from '@calhook/calendly-simulator';
 import { createSealer } from '@calhook/crypto';
 import { connections, webhookHooks } from '@calhook/db';
-import { eventually, uniqueId } from '@calhook/testing';
+import { eventually } from '@calhook/testing';
 import { signatureHeader } from '@calhook/webhooks';
 import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,40 +23,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function connected(): Promise<{
-  user: SimUser;
-  userId: string;
-  connectionId: string;
-  subscriptionUri: string;
-}> {
-  const user = await h.sim.control.createUser({ email: `${uniqueId('adviser')}@example.com` });
-  const userId = uniqueId('u');
-  const set = await h.sim.control.issueTokens(user.uri);
-  const response = await h.api('PUT', `/v1/connections/${userId}`, {
-    accessToken: set.access_token,
-    refreshToken: set.refresh_token,
-    expiresAt: new Date(Date.now() + set.expires_in * 1000).toISOString(),
-  });
-  expect(response.status).toBe(200);
-  const [row] = await h.database.db
-    .select()
-    .from(connections)
-    .where(eq(connections.userId, userId));
-  // The first-connect import runs as a job: let it finish so tests start from a quiet state.
-  await eventually(
-    async () => {
-      const [r] = await h.database.db.select().from(connections).where(eq(connections.id, row!.id));
-      return r?.lastBackfilledAt !== null;
-    },
-    { what: 'the first-connect backfill' },
-  );
-  return {
-    user,
-    userId,
-    connectionId: row!.id,
-    subscriptionUri: response.body.webhook.subscriptionUri,
-  };
-}
+const connected = () => h.connectNewUser();
 
 async function ourSubscriptions(user: SimUser) {
   return (await h.sim.control.subscriptions()).filter(

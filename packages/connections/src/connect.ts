@@ -94,29 +94,26 @@ async function credentialsFor(
   input: Exclude<ConnectInput, { kind: 'reconnect' }>,
 ): Promise<Credentials> {
   try {
-    if (input.kind === 'code') {
-      const set = await deps.calendly.exchangeCode({
-        code: input.code,
-        redirectUri: input.redirectUri,
-        codeVerifier: input.codeVerifier,
-      });
-      const me = await deps.calendly.getCurrentUser(set.accessToken);
-      return {
-        accessToken: set.accessToken,
-        refreshToken: set.refreshToken,
-        expiresAt: set.expiresAt,
-        userUri: me.uri,
-        organizationUri: me.current_organization,
-      };
-    }
-    const me = await deps.calendly.getCurrentUser(input.accessToken);
+    const tokens =
+      input.kind === 'code'
+        ? await deps.calendly.exchangeCode({
+            code: input.code,
+            redirectUri: input.redirectUri,
+            codeVerifier: input.codeVerifier,
+          })
+        : {
+            accessToken: input.accessToken,
+            refreshToken: input.refreshToken ?? null,
+            // A personal access token (no refresh token) does not expire.
+            expiresAt: input.refreshToken
+              ? (input.expiresAt ?? new Date(deps.now().getTime() + 60_000))
+              : null,
+          };
+    const me = await deps.calendly.getCurrentUser(tokens.accessToken);
     return {
-      accessToken: input.accessToken,
-      refreshToken: input.refreshToken ?? null,
-      // A personal access token (no refresh token) does not expire.
-      expiresAt: input.refreshToken
-        ? (input.expiresAt ?? new Date(deps.now().getTime() + 60_000))
-        : null,
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken,
+      expiresAt: tokens.expiresAt,
       userUri: me.uri,
       organizationUri: me.current_organization,
     };

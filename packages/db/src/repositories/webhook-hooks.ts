@@ -1,6 +1,6 @@
 // The owner of the `webhook_hooks` table: our callback endpoints and the Calendly
 // subscriptions behind them. Every write of the table is one of these named operations.
-import { and, desc, eq, isNotNull, isNull, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, ne, or, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../client.ts';
 import { connections } from '../schema/connections.ts';
 import { type HookState, type WebhookHookRow, webhookHooks } from '../schema/webhook-hooks.ts';
@@ -134,16 +134,11 @@ export async function activate(
   subscriptionUri: string,
   at: Date,
 ): Promise<void> {
-  await ex
-    .update(webhookHooks)
-    .set({ state: 'retired', retiredAt: at, updatedAt: at })
-    .where(
-      and(
-        eq(webhookHooks.connectionId, connectionId),
-        ne(webhookHooks.id, id),
-        isNull(webhookHooks.retiredAt),
-      ),
-    );
+  await retireWhere(
+    ex,
+    and(eq(webhookHooks.connectionId, connectionId), ne(webhookHooks.id, id)),
+    at,
+  );
   await ex
     .update(webhookHooks)
     .set({ state: 'active', subscriptionUri, updatedAt: at })
@@ -170,16 +165,19 @@ export async function confirm(
 
 /** A stale hook of the connection whose subscription was deleted at Calendly. */
 export async function retire(ex: Executor, id: string, connectionId: string, at: Date) {
+  await retireWhere(
+    ex,
+    and(eq(webhookHooks.id, id), eq(webhookHooks.connectionId, connectionId)),
+    at,
+  );
+}
+
+/** Retires the matching hooks not retired yet (a retired hook keeps its first retiredAt). */
+async function retireWhere(ex: Executor, condition: SQL | undefined, at: Date) {
   await ex
     .update(webhookHooks)
     .set({ state: 'retired', retiredAt: at, updatedAt: at })
-    .where(
-      and(
-        eq(webhookHooks.id, id),
-        eq(webhookHooks.connectionId, connectionId),
-        isNull(webhookHooks.retiredAt),
-      ),
-    );
+    .where(and(condition, isNull(webhookHooks.retiredAt)));
 }
 
 /**
