@@ -7,8 +7,10 @@ export {
   type Tx,
 } from './client.ts';
 export { ensureDatabase, migrateDatabase, migrationsFolder } from './migrate.ts';
-export type { CalendlyIdentity, SealedTokens } from './repositories/connections.ts';
+export type { FeedPage, NewChange, Position } from './repositories/changes.ts';
 // Each table's owner: the only code that inserts into, updates or deletes from it.
+export * as changeRepo from './repositories/changes.ts';
+export type { CalendlyIdentity, SealedTokens } from './repositories/connections.ts';
 export * as connectionRepo from './repositories/connections.ts';
 export type { NewOauthAttempt } from './repositories/oauth-states.ts';
 export * as oauthStateRepo from './repositories/oauth-states.ts';

@@ -3,6 +3,7 @@ import {
   boolean,
   check,
   index,
+  integer,
   jsonb,
   pgTable,
   text,
@@ -34,6 +35,9 @@ export const meetings = pgTable(
     canceledBy: text('canceled_by'),
     cancelReason: text('cancel_reason'),
     sourceUpdatedAt: tstz('source_updated_at').notNull(),
+    // Starts at 1 and grows by one with every recorded change to the meeting or its invitees:
+    // a snapshot with a higher version is newer.
+    version: integer('version').notNull().default(1),
     ...timestamps,
   },
   (t) => [

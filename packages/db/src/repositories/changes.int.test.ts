@@ -1,0 +1,107 @@
+// Proves the change feed is gap-free under concurrency, on real Postgres: many writers append
+// changes in transactions that commit out of order (some roll back) while a reader pages all the
+// while; in the end the reader saw every committed change exactly once, in order, and nothing
+// that rolled back. Also cursors round-trip and reject what calhook did not issue.
+import { randomUUID } from 'node:crypto';
+import { testUrls, uniqueId } from '@calhook/testing';
+import { describe, expect, it } from 'vitest';
+import { createDatabase } from '../client.ts';
+import * as changeRepo from './changes.ts';
+
+class Abort extends Error {}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('the change feed', () => {
+  it('gives a concurrent reader every committed change once, in order', async () => {
+    const handle = createDatabase(testUrls().databaseUrl, { max: 12 });
+    const userId = uniqueId('feed');
+    const connectionId = randomUUID();
+    const committed = new Set<string>();
+    const rolledBack = new Set<string>();
+    const WRITERS = 8;
+    const TRANSACTIONS = 25;
+    let writing = WRITERS;
+    try {
+      const writer = async (w: number) => {
+        for (let t = 0; t < TRANSACTIONS; t++) {
+          const marks = Array.from({ length: 1 + (t % 3) }, (_, i) => `${w}-${t}-${i}`);
+          const abort = Math.random() < 0.15;
+          try {
+            await handle.db.transaction(async (tx) => {
+              await changeRepo.append(
+                tx,
+                marks.map((mark) => ({
+                  type: 'connection.updated',
+                  userId,
+                  connectionId,
+                  meetingId: null,
+                  data: { mark },
+                })),
+              );
+              // Held open a random while, so transactions commit in another order than they
+              // took their ids and sequence numbers.
+              await sleep(Math.random() * 25);
+              if (abort) throw new Abort();
+            });
+            for (const mark of marks) committed.add(mark);
+          } catch (error) {
+            if (!(error instanceof Abort)) throw error;
+            for (const mark of marks) rolledBack.add(mark);
+          }
+        }
+        writing -= 1;
+      };
+
+      const seen: string[] = [];
+      const positions: changeRepo.Position[] = [];
+      const reader = async () => {
+        let after = changeRepo.START;
+        // Until the writers are done and the feed has caught up with them: a transaction of
+        // any database on the server, still open, holds the feed back (never out of order).
+        const deadline = () => writing === 0 && Date.now() > finishedAt + 30_000;
+        let finishedAt = Number.POSITIVE_INFINITY;
+        while (!(writing === 0 && seen.length >= committed.size) && !deadline()) {
+          if (writing === 0 && finishedAt === Number.POSITIVE_INFINITY) finishedAt = Date.now();
+          const page = await changeRepo.read(handle.db, { after, limit: 7, userId });
+          for (const row of page.rows) {
+            seen.push((row.data as { mark: string }).mark);
+            positions.push(row.position);
+          }
+          after = page.next;
+          if (page.rows.length === 0) await sleep(2);
+        }
+        // Nothing more turns up afterwards either.
+        const more = await changeRepo.read(handle.db, { after, limit: 7, userId });
+        seen.push(...more.rows.map((row) => (row.data as { mark: string }).mark));
+      };
+
+      await Promise.all([...Array.from({ length: WRITERS }, (_, w) => writer(w)), reader()]);
+
+      expect(rolledBack.size).toBeGreaterThan(0);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(new Set(seen)).toEqual(committed);
+      for (const mark of rolledBack) expect(seen).not.toContain(mark);
+      for (let i = 1; i < positions.length; i++) {
+        expect(changeRepo.isBefore(positions[i - 1]!, positions[i]!)).toBe(true);
+      }
+    } finally {
+      await handle.close();
+    }
+  }, 60_000);
+
+  it('round-trips cursors and refuses strings it did not issue', () => {
+    const position = { txid: '18446744073709551615', seq: 123_456_789 };
+    expect(changeRepo.decodeCursor(changeRepo.encodeCursor(position))).toEqual(position);
+    for (const bad of [
+      '',
+      'abc',
+      'c1.',
+      'c1.!!!',
+      `c1.${Buffer.from('1.x').toString('base64url')}`,
+      `c1.${Buffer.from('18446744073709551616.1').toString('base64url')}`,
+    ]) {
+      expect(changeRepo.decodeCursor(bad)).toBeNull();
+    }
+  });
+});
