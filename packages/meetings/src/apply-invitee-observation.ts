@@ -4,6 +4,7 @@
 // however many there are, with the merge rules folded in memory in between.
 import type { Executor, Tx } from '@calhook/db';
 import {
+  type ChangedMeeting,
   inviteeRecordOf,
   inviteesByKeys,
   lockKeys,
@@ -11,6 +12,7 @@ import {
   meetingsByKeysQuery,
   type NaturalKey,
   naturalKey,
+  recordChanges,
   upsertInvitees,
   upsertMeetings,
 } from './meeting-store.ts';
@@ -218,7 +220,8 @@ export async function applyInviteeObservations(
   }
 
   await writeMeetings(tx, meetingRows);
-  await writeInvitees(tx, inviteeRows, meetingRows);
+  const inviteeMeetings = await writeInvitees(tx, inviteeRows, meetingRows);
+  await recordChanges(tx, changedMeetings(meetingRows, inviteeMeetings));
   return results;
 }
 
@@ -237,21 +240,48 @@ async function writeMeetings(tx: Tx, rows: Map<string, Tracked<MeetingRecord>>) 
   }
 }
 
+/**
+ * Writes every invitee the batch created or changed; returns the meetings of those whose content
+ * changed (a newer Calendly timestamp alone changes nothing anyone reads).
+ */
 async function writeInvitees(
   tx: Tx,
   rows: Map<string, TrackedInvitee>,
   meetingRows: Map<string, Tracked<MeetingRecord>>,
-) {
-  const dirty = [...rows.values()].filter(changed);
-  await upsertInvitees(
-    tx,
-    dirty.map((row) => {
-      const meetingId =
-        row.meetingId ?? meetingRows.get(keyOf(row.connectionId, row.current.calendlyEventUri))?.id;
-      if (!meetingId) throw new Error(`no meeting for invitee ${row.current.calendlyInviteeUri}`);
-      return { connectionId: row.connectionId, meetingId, record: row.current };
-    }),
-  );
+): Promise<Set<string>> {
+  const contentChanged = new Set<string>();
+  const writes = [...rows.values()].filter(changed).map((row) => {
+    const meetingId =
+      row.meetingId ?? meetingRows.get(keyOf(row.connectionId, row.current.calendlyEventUri))?.id;
+    if (!meetingId) throw new Error(`no meeting for invitee ${row.current.calendlyInviteeUri}`);
+    if (!row.stored || !sameContent(row.stored, row.current)) contentChanged.add(meetingId);
+    return { connectionId: row.connectionId, meetingId, record: row.current };
+  });
+  await upsertInvitees(tx, writes);
+  return contentChanged;
+}
+
+/** Every meeting whose row or one of whose invitees the batch changed, with before and after. */
+function changedMeetings(
+  meetingRows: Map<string, Tracked<MeetingRecord>>,
+  inviteeMeetings: Set<string>,
+): ChangedMeeting[] {
+  const out: ChangedMeeting[] = [];
+  const known = new Set<string>();
+  for (const row of meetingRows.values()) {
+    if (!row.id) continue;
+    known.add(row.id);
+    const contentChanged = !row.stored || !sameContent(row.stored, row.current);
+    if (contentChanged || inviteeMeetings.has(row.id)) {
+      out.push({ meetingId: row.id, before: row.stored, after: row.current });
+    }
+  }
+  // A counterpart's meeting, changed through a reschedule link: it existed; its state is not
+  // known here, and only the link changed.
+  for (const id of inviteeMeetings) {
+    if (!known.has(id)) out.push({ meetingId: id, before: 'existing', after: undefined });
+  }
+  return out;
 }
 
 /**

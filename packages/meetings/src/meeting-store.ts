@@ -2,9 +2,18 @@
 // meeting). Ingest, backfill and replay all write through these operations, so a row is only
 // ever written one way.
 import { createHash } from 'node:crypto';
-import { type Executor, type InviteeRow, invitees, type MeetingRow, meetings } from '@calhook/db';
+import {
+  type ChangeType,
+  changeRepo,
+  type Executor,
+  type InviteeRow,
+  invitees,
+  type MeetingRow,
+  meetings,
+} from '@calhook/db';
 import { and, type Column, isNotNull, sql } from 'drizzle-orm';
 import { jsonRecordset, pairsIn, setFromExcluded } from './bulk-sql.ts';
+import { meetingJson } from './meeting-json.ts';
 import type { InviteeRecord, MeetingRecord } from './merge-rules.ts';
 
 /** A connection id and a Calendly URI: the natural key of a meeting or an invitee. */
@@ -264,4 +273,53 @@ export async function deleteForRebuild(
       .delete(meetings)
       .where(sql`${meetings.id} = any(${sql.param([...ids.meetings])}::uuid[])`);
   }
+}
+
+/** A meeting a transaction changed (its row, or one of its invitees). */
+export interface ChangedMeeting {
+  meetingId: string;
+  /**
+   * The meeting as it was before the transaction; undefined for one it created; `existing`
+   * for one that existed in a state the caller did not read.
+   */
+  before: Pick<MeetingRecord, 'status' | 'startTime'> | 'existing' | undefined;
+  /** As it is now, when the caller knows (a counterpart's meeting it never read: not known). */
+  after: Pick<MeetingRecord, 'status' | 'startTime'> | undefined;
+}
+
+/**
+ * What kind of change this was. A meeting the API did not show before (new, or a placeholder
+ * without a start time) is created; one that turned canceled is canceled; anything else, later
+ * changes of a canceled meeting included, is updated.
+ */
+export function changeTypeOf(change: ChangedMeeting): ChangeType {
+  if (change.before === 'existing') return 'meeting.updated';
+  if (!change.before || change.before.startTime === null) return 'meeting.created';
+  if (change.before.status !== 'canceled' && change.after?.status === 'canceled') {
+    return 'meeting.canceled';
+  }
+  return 'meeting.updated';
+}
+
+/**
+ * Records the meetings a transaction changed: each existing one's version grows by one, and one
+ * change per meeting goes to the feed with the meeting as the API now shows it. Meetings the API
+ * does not show (no start time yet) change version but record nothing. Call after the writes,
+ * in their transaction.
+ */
+export async function recordChanges(tx: Executor, changed: readonly ChangedMeeting[]) {
+  const byId = new Map<string, ChangedMeeting>();
+  for (const change of changed) if (!byId.has(change.meetingId)) byId.set(change.meetingId, change);
+  if (byId.size === 0) return;
+  const existing = [...byId.values()].filter((c) => c.before).map((c) => c.meetingId);
+  if (existing.length > 0) {
+    await tx.execute(sql`
+      update ${meetings} set version = version + 1, updated_at = now()
+      where id = any(${sql.param(existing)}::uuid[])`);
+  }
+  await changeRepo.appendMeetingSnapshots(
+    tx,
+    [...byId.values()].map((c) => ({ meetingId: c.meetingId, type: changeTypeOf(c) })),
+    meetingJson('m'),
+  );
 }
