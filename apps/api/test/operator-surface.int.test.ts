@@ -1,8 +1,9 @@
 // Proves the api's operator surface: /openapi.json documents the meetings route, its query
 // parameters and the bearer scheme; /docs serves its page and assets itself; every path under
 // /admin asks for basic auth when credentials are set and answers 404 saying how to turn the
-// board on when they are not; read-only mode reaches Bull Board.
+// board on when they are not; Bull Board is read-only unless ADMIN_READ_ONLY=false.
 
+import { loadConfig } from '@calhook/config';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues, queueNames } from '@calhook/queue';
@@ -12,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiApp } from '../src/app.ts';
 
 const logger = createLogger({ level: 'silent' });
-const admin = { user: 'ops', password: 'board-password-123', readOnly: true };
+// ADMIN_READ_ONLY left unset: its default must reach Bull Board.
+const admin = loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'board-password-123' }, []).admin!;
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 let database: DatabaseHandle;
