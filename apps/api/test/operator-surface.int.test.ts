@@ -1,7 +1,8 @@
 // Proves the api's operator surface: /openapi.json documents the meetings route, its query
 // parameters and the bearer scheme; /docs serves its page and assets itself; every path under
 // /admin asks for basic auth when credentials are set and answers 404 saying how to turn the
-// board on when they are not; Bull Board is read-only unless ADMIN_READ_ONLY=false.
+// board on when they are not; Bull Board is read-only unless ADMIN_READ_ONLY=false, and even
+// then it can retry, promote and clean jobs but never add one or change a job's data.
 
 import { loadConfig } from '@calhook/config';
 import type { DatabaseHandle } from '@calhook/db';
@@ -32,13 +33,13 @@ afterAll(async () => {
   await database.close();
 });
 
-const build = (withAdmin: boolean) =>
+const build = (withAdmin: boolean, board = admin) =>
   buildApiApp({
     logger,
     db: database.db,
     apiToken: 'operator-api-token-0123',
     checkReady: async () => {},
-    ...(withAdmin ? { admin, queues: queues.all() } : {}),
+    ...(withAdmin ? { admin: board, queues: queues.all() } : {}),
   });
 
 describe('OpenAPI', () => {
@@ -123,6 +124,47 @@ describe('/admin', () => {
     expect(board.queues.map((q) => q.name).sort()).toEqual([...queueNames].sort());
     expect(board.queues.every((q) => q.readOnlyMode)).toBe(true);
     await app.close();
+  });
+
+  it('refuses every write but retry, promote and clean, even with ADMIN_READ_ONLY=false', async () => {
+    const writable = loadConfig(
+      { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'board-password-123', ADMIN_READ_ONLY: 'false' },
+      [],
+    ).admin!;
+    const payload = {
+      hookId: 'h1',
+      connectionId: '00000000-0000-4000-8000-000000000001',
+      body: '{}',
+      receivedAt: new Date().toISOString(),
+    };
+    const job = await queues.enqueue('ingest-event', payload);
+    const events = queues.get('events');
+    const counts = await events.getJobCounts();
+    const headers = { authorization: basic('ops', writable.password) };
+    const base = '/admin/queues/api/queues/events';
+    // Bull Board's read-only mode alone lets "pause all queues" through.
+    for (const board of [admin, writable]) {
+      const app = build(true, board);
+      for (const [method, url, body] of [
+        ['POST', `${base}/add`, { name: 'ingest-event', data: payload }],
+        ['PATCH', `${base}/${job.id}/update-data`, { jobData: { ...payload, body: 'x' } }],
+        ['PUT', `${base}/empty`, undefined],
+        ['PUT', `${base}/obliterate`, undefined],
+        ['PUT', '/admin/queues/api/queues/pause', undefined],
+      ] as const) {
+        const response = await app.inject({ method, url, headers, ...(body ? { body } : {}) });
+        expect(
+          response.statusCode,
+          `${method} ${url}, ${board.readOnly ? 'read-only' : 'writable'}`,
+        ).toBe(403);
+      }
+      expect(await events.getJobCounts()).toEqual(counts);
+      expect((await events.getJob(job.id!))?.data).toEqual(payload);
+      const clean = await app.inject({ method: 'PUT', url: `${base}/clean/completed`, headers });
+      expect(clean.statusCode).toBe(board.readOnly ? 405 : 200);
+      await app.close();
+    }
+    await job.remove();
   });
 
   it('answers 404 with how to turn the board on when no credentials are configured', async () => {
