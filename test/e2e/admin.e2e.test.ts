@@ -8,6 +8,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The root package depends on no app: like global-setup.ts, this test reaches the sources.
 import { buildApiApp } from '../../apps/api/src/index.ts';
+import { loadConfig } from '../../packages/config/src/index.ts';
 import type { DatabaseHandle } from '../../packages/db/src/index.ts';
 import { createLogger } from '../../packages/observability/src/index.ts';
 import {
@@ -25,7 +26,11 @@ import {
 } from '../../packages/queue/src/index.ts';
 import { repoRoot } from './processes.ts';
 
-const admin = { user: 'ops', password: 'browser-password-123', readOnly: false };
+// The board is read-only by default; this test drives its Retry button, so it turns that off.
+const admin = loadConfig(
+  { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'browser-password-123', ADMIN_READ_ONLY: 'false' },
+  [],
+).admin!;
 let database: DatabaseHandle;
 let producer: ReturnType<typeof createProducerRedis>;
 let queues: Queues;

@@ -1,6 +1,8 @@
 // Proves what the README promises: the real entry points start against Postgres and Redis,
 // a signed delivery of the example body becomes a meeting readable through the API, and
-// SIGTERM stops every process cleanly (exit 0). Measures one delivery's end-to-end latency.
+// SIGTERM stops every process cleanly (exit 0), and a bad environment (including an OAuth app
+// without its webhook signing key) stops a role before it serves anything. Measures one
+// delivery's end-to-end latency.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { freePort, testUrls, uniqueId } from '@calhook/testing';
@@ -127,5 +129,36 @@ describe('each role alone (start:receiver, start:api, start:worker)', () => {
     expect(bad.output()).not.toMatch(/\n\s+at /);
     expect(bad.output()).toContain('RECEIVER_PORT');
     expect(bad.output()).not.toContain(env.ENCRYPTION_KEY!);
+  });
+
+  it('refuses to start any role with CALENDLY_CLIENT_ID set and no webhook signing key', async () => {
+    const { env } = await environment();
+    const oauthWithoutKey = {
+      ...env,
+      CALENDLY_CLIENT_ID: 'oauth-app-client-id',
+      CALENDLY_CLIENT_SECRET: 'oauth-app-client-secret',
+    };
+    const roles = ['receiver', 'api', 'worker'].map((role) =>
+      startEntry(`apps/${role}/src/server.ts`, [], oauthWithoutKey),
+    );
+    running.push(...roles);
+    const codes = await Promise.all(
+      roles.map(
+        (started) =>
+          new Promise<number | null>((resolve) => {
+            if (started.child.exitCode !== null) resolve(started.child.exitCode);
+            else started.child.once('exit', resolve);
+          }),
+      ),
+    );
+    for (const [index, started] of roles.entries()) {
+      expect(codes[index]).not.toBe(0);
+      expect(started.output()).toContain('Invalid configuration');
+      expect(started.output()).toMatch(
+        /CALENDLY_WEBHOOK_SIGNING_KEY: required when CALENDLY_CLIENT_ID/,
+      );
+      expect(started.output()).not.toMatch(/\n\s+at /);
+      expect(started.output()).not.toContain('oauth-app-client-secret');
+    }
   });
 });

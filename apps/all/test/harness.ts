@@ -186,6 +186,7 @@ export function inProcessReceiver(deps: {
     }),
     queues: deps.queues,
     toleranceSeconds: 180,
+    retryAfterSeconds: 5,
     checkReady: async () => {},
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });

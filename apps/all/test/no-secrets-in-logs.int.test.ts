@@ -81,6 +81,7 @@ beforeAll(async () => {
       CALENDLY_API_URL: 'http://127.0.0.1:9',
       CALENDLY_CLIENT_ID: 'client-id',
       CALENDLY_CLIENT_SECRET: secrets.clientSecret,
+      CALENDLY_WEBHOOK_SIGNING_KEY: secrets.appSigningKey,
     },
     [],
   );

@@ -1,8 +1,10 @@
 // Proves the api's operator surface: /openapi.json documents the meetings route, its query
 // parameters and the bearer scheme; /docs serves its page and assets itself; every path under
 // /admin asks for basic auth when credentials are set and answers 404 saying how to turn the
-// board on when they are not; read-only mode reaches Bull Board.
+// board on when they are not; Bull Board is read-only unless ADMIN_READ_ONLY=false, and even
+// then it can retry, promote and clean jobs but never add one or change a job's data.
 
+import { loadConfig } from '@calhook/config';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
 import { createProducerRedis, createQueues, type Queues, queueNames } from '@calhook/queue';
@@ -12,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiApp } from '../src/app.ts';
 
 const logger = createLogger({ level: 'silent' });
-const admin = { user: 'ops', password: 'board-password-123', readOnly: true };
+// ADMIN_READ_ONLY left unset: its default must reach Bull Board.
+const admin = loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'board-password-123' }, []).admin!;
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 let database: DatabaseHandle;
@@ -30,13 +33,13 @@ afterAll(async () => {
   await database.close();
 });
 
-const build = (withAdmin: boolean) =>
+const build = (withAdmin: boolean, board = admin) =>
   buildApiApp({
     logger,
     db: database.db,
     apiToken: 'operator-api-token-0123',
     checkReady: async () => {},
-    ...(withAdmin ? { admin, queues: queues.all() } : {}),
+    ...(withAdmin ? { admin: board, queues: queues.all() } : {}),
   });
 
 describe('OpenAPI', () => {
@@ -121,6 +124,47 @@ describe('/admin', () => {
     expect(board.queues.map((q) => q.name).sort()).toEqual([...queueNames].sort());
     expect(board.queues.every((q) => q.readOnlyMode)).toBe(true);
     await app.close();
+  });
+
+  it('refuses every write but retry, promote and clean, even with ADMIN_READ_ONLY=false', async () => {
+    const writable = loadConfig(
+      { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'board-password-123', ADMIN_READ_ONLY: 'false' },
+      [],
+    ).admin!;
+    const payload = {
+      hookId: 'h1',
+      connectionId: '00000000-0000-4000-8000-000000000001',
+      body: '{}',
+      receivedAt: new Date().toISOString(),
+    };
+    const job = await queues.enqueue('ingest-event', payload);
+    const events = queues.get('events');
+    const counts = await events.getJobCounts();
+    const headers = { authorization: basic('ops', writable.password) };
+    const base = '/admin/queues/api/queues/events';
+    // Bull Board's read-only mode alone lets "pause all queues" through.
+    for (const board of [admin, writable]) {
+      const app = build(true, board);
+      for (const [method, url, body] of [
+        ['POST', `${base}/add`, { name: 'ingest-event', data: payload }],
+        ['PATCH', `${base}/${job.id}/update-data`, { jobData: { ...payload, body: 'x' } }],
+        ['PUT', `${base}/empty`, undefined],
+        ['PUT', `${base}/obliterate`, undefined],
+        ['PUT', '/admin/queues/api/queues/pause', undefined],
+      ] as const) {
+        const response = await app.inject({ method, url, headers, ...(body ? { body } : {}) });
+        expect(
+          response.statusCode,
+          `${method} ${url}, ${board.readOnly ? 'read-only' : 'writable'}`,
+        ).toBe(403);
+      }
+      expect(await events.getJobCounts()).toEqual(counts);
+      expect((await events.getJob(job.id!))?.data).toEqual(payload);
+      const clean = await app.inject({ method: 'PUT', url: `${base}/clean/completed`, headers });
+      expect(clean.statusCode).toBe(board.readOnly ? 405 : 200);
+      await app.close();
+    }
+    await job.remove();
   });
 
   it('answers 404 with how to turn the board on when no credentials are configured', async () => {

@@ -10,13 +10,15 @@ import type { Queues } from '@calhook/queue';
 import type { HookKeyResolver } from '@calhook/webhooks';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createDeliveryBatcher } from './delivery-batcher.ts';
-import { webhookRoutes } from './routes/webhooks.ts';
+import { MAX_BODY_TEXT, webhookRoutes } from './routes/webhooks.ts';
 
 export interface ReceiverDeps {
   logger: FastifyBaseLogger;
   hooks: HookKeyResolver;
   queues: Queues;
   toleranceSeconds: number;
+  /** Retry-After on a 503 (WEBHOOK_RETRY_AFTER_SECONDS). */
+  retryAfterSeconds: number;
   /** Readiness: resolves when Redis and Postgres answer, rejects otherwise. */
   checkReady: () => Promise<void>;
   now?: () => number;
@@ -36,7 +38,7 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
   app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       request.logReason = 'payload_too_large';
-      return reply.code(413).send({ error: 'payload_too_large', limit: '1 MiB' });
+      return reply.code(413).send({ error: 'payload_too_large', limit: MAX_BODY_TEXT });
     }
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       request.logReason = 'unsupported_media_type';
@@ -79,7 +81,7 @@ export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
     }),
     toleranceSeconds: deps.toleranceSeconds,
     now: deps.now ?? Date.now,
-    retryAfterSeconds: 5,
+    retryAfterSeconds: deps.retryAfterSeconds,
   });
   return app;
 }

@@ -38,6 +38,7 @@ export async function startReceiver(
     hooks,
     queues,
     toleranceSeconds: config.webhookToleranceSeconds,
+    retryAfterSeconds: config.webhookRetryAfterSeconds,
     metrics: options.metrics ?? createMetrics(),
     metricsAuth: config.admin,
     checkReady: async () => {

@@ -4,6 +4,8 @@ import { parseDuration } from './duration.ts';
 /** Which process is starting: each role requires only the secrets it uses. */
 export type Role = 'receiver' | 'api' | 'worker';
 
+const allRoles: readonly Role[] = ['receiver', 'api', 'worker'];
+
 const url = (fallback: string) =>
   z
     .url({ message: 'must be an absolute URL' })
@@ -28,10 +30,31 @@ const duration = (fallback: string, min = 1_000) =>
       return ms;
     });
 
-const optionalSecret = z
-  .string()
-  .optional()
-  .transform((value) => (value === undefined || value === '' ? undefined : value));
+const stringbool = z.stringbool();
+
+/**
+ * A boolean by z.stringbool()'s words (true/false, 1/0, yes/no, on/off). A bad value is
+ * reported as an ordinary issue: z.stringbool() marks its own issue `continue: false`, which
+ * stops every cross-field rule below (even those with `when`), so the error would no longer
+ * name every bad key.
+ */
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return fallback;
+      const parsed = stringbool.safeParse(value);
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({ code: 'custom', message: 'must be true or false (or 1/0, yes/no, on/off)' });
+      return z.NEVER;
+    });
+
+const secret = (minLength = 1) =>
+  z
+    .string()
+    .min(minLength, { message: `must be at least ${minLength} characters` })
+    .optional();
 
 const base64Key = z.string().transform((value, ctx) => {
   const bytes = Buffer.from(value, 'base64');
@@ -49,7 +72,7 @@ const base64Key = z.string().transform((value, ctx) => {
 });
 
 /** Every variable calhook reads, with the reason it exists and an explicit coercion. */
-export const envSchema = z.object({
+const variables = z.object({
   // Postgres; the migrate command creates the database if it is missing.
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/calhook'),
   // Redis for BullMQ. Production Redis must run with AOF and maxmemory-policy noeviction.
@@ -61,12 +84,18 @@ export const envSchema = z.object({
     .default('calhook'),
   // Interface every role listens on.
   HOST: z.string().min(1).default('127.0.0.1'),
+  // Where Calendly's deliveries arrive.
   RECEIVER_PORT: port(3000),
+  // Where the app backend, browsers (hosted OAuth) and operators reach the api role.
   API_PORT: port(3001),
   // Base URL Calendly reaches the receiver at; callback URLs are built from it.
   PUBLIC_URL: url('http://127.0.0.1:3000'),
-  // Base URL browsers reach the api role at: the hosted OAuth flow's redirect URI is built from it.
-  API_PUBLIC_URL: url('http://127.0.0.1:3001'),
+  // Base URL browsers reach the api role at: the hosted OAuth flow's redirect URI is built from
+  // it. Unset, it follows API_PORT (API.md).
+  API_PUBLIC_URL: z
+    .url({ message: 'must be an absolute URL' })
+    .transform((value) => value.replace(/\/+$/, ''))
+    .optional(),
   // The worker's small HTTP server (/metrics, /healthz, /readyz).
   WORKER_PORT: port(3002),
   // Ingest jobs one worker process runs at once; its Postgres pool is sized to match.
@@ -75,22 +104,19 @@ export const envSchema = z.object({
   CALENDLY_API_URL: url('https://api.calendly.com'),
   CALENDLY_AUTH_URL: url('https://auth.calendly.com'),
   // OAuth app credentials; needed to exchange codes and refresh tokens.
-  CALENDLY_CLIENT_ID: optionalSecret,
-  CALENDLY_CLIENT_SECRET: optionalSecret,
+  CALENDLY_CLIENT_ID: secret(),
+  CALENDLY_CLIENT_SECRET: secret(),
   // The OAuth app's webhook signing key, accepted for every hook.
-  CALENDLY_WEBHOOK_SIGNING_KEY: optionalSecret,
+  CALENDLY_WEBHOOK_SIGNING_KEY: secret(),
   // Bearer token the app backend sends to /v1/*.
-  API_TOKEN: optionalSecret.refine((v) => v === undefined || v.length >= 16, {
-    message: 'must be at least 16 characters',
-  }),
-  // Basic auth for Bull Board at /admin/queues.
-  ADMIN_USER: optionalSecret,
-  ADMIN_PASSWORD: optionalSecret,
-  // Bull Board without retry/remove/clean buttons.
-  ADMIN_READ_ONLY: z
-    .enum(['true', 'false', '1', '0'])
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
+  API_TOKEN: secret(16),
+  // Basic auth for Bull Board at /admin/queues (and /metrics).
+  ADMIN_USER: secret(),
+  // Basic auth has no lockout, so length is the only defence against online guessing: 12 is
+  // the floor OWASP ASVS 4 (2.1.1) sets for passwords, e.g. `openssl rand -base64 12`.
+  ADMIN_PASSWORD: secret(12),
+  // Bull Board without retry/promote/clean buttons unless an operator turns them on.
+  ADMIN_READ_ONLY: flag(true),
   // Encrypts tokens and signing keys at rest (AES-256-GCM).
   ENCRYPTION_KEY: base64Key.optional(),
   // Earlier encryption keys, comma-separated, still accepted for reading during a key rotation.
@@ -114,6 +140,8 @@ export const envSchema = z.object({
     }),
   // Accepted signature age, both directions (Calendly's own sample uses 180 s).
   WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(180),
+  // Retry-After on the receiver's 503 when Redis cannot take a delivery (Calendly may keep its own back-off).
+  WEBHOOK_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5),
   // How long a replaced hook's URL and key stay accepted: deliveries already in flight.
   HOOK_GRACE_PERIOD: duration('1h', 0),
   // How often every connection is reconciled.
@@ -122,57 +150,131 @@ export const envSchema = z.object({
   REFRESH_BEFORE_EXPIRY: duration('10m'),
   // Routine backfill window around now, and the wider one imported on first connect.
   BACKFILL_PAST: duration('7d', 0),
-  // How often every connection is backfilled even when nothing looked wrong.
-  BACKFILL_EVERY: duration('6h', 60_000),
   BACKFILL_FUTURE: duration('60d', 0),
   INITIAL_BACKFILL_PAST: duration('90d', 0),
   INITIAL_BACKFILL_FUTURE: duration('180d', 0),
+  // How often every connection is backfilled even when nothing looked wrong.
+  BACKFILL_EVERY: duration('6h', 60_000),
   // pino level.
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Human-readable logs for development; JSON otherwise.
-  LOG_PRETTY: z
-    .enum(['true', 'false', '1', '0'])
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
+  LOG_PRETTY: flag(false),
 });
 
-type Env = z.output<typeof envSchema>;
+type Variables = z.output<typeof variables>;
+type Variable = keyof Variables;
 
-export interface Config {
-  databaseUrl: string;
-  redisUrl: string;
-  queuePrefix: string;
-  host: string;
-  receiverPort: number;
-  apiPort: number;
-  publicUrl: string;
-  apiPublicUrl: string;
-  workerPort: number;
-  workerConcurrency: number;
-  calendly: {
-    apiUrl: string;
-    authUrl: string;
-    clientId: string | undefined;
-    clientSecret: string | undefined;
-    webhookSigningKey: string | undefined;
-  };
-  apiToken: string | undefined;
-  admin: { user: string; password: string; readOnly: boolean } | undefined;
-  /** Current key first, then earlier keys still accepted for reading. Empty if none is set. */
-  encryptionKeys: Buffer[];
-  webhookToleranceSeconds: number;
-  hookGracePeriodMs: number;
-  reconcileEveryMs: number;
-  refreshBeforeExpiryMs: number;
-  backfill: {
-    pastMs: number;
-    futureMs: number;
-    initialPastMs: number;
-    initialFutureMs: number;
-    everyMs: number;
-  };
-  log: { level: Env['LOG_LEVEL']; pretty: boolean };
+const requiredByRole: Record<Role, Variable[]> = {
+  receiver: ['ENCRYPTION_KEY'],
+  worker: ['ENCRYPTION_KEY'],
+  api: ['ENCRYPTION_KEY', 'API_TOKEN'],
+};
+
+/**
+ * A cross-field rule. zod skips refinements once any key has failed; these rules read only
+ * whether keys were given (a key that failed its own check still was), so `when` lets them run
+ * regardless, and one error names every bad key at once.
+ */
+const rule = (check: (env: Variables, ctx: z.RefinementCtx<Variables>) => void) =>
+  z.superRefine<Variables>(check, { when: () => true });
+
+const given = (value: unknown) => value !== undefined;
+
+/** Empty strings count as unset, as `KEY=` in a .env file or compose's `${KEY:-}` mean. */
+function withoutEmpty(source: unknown): unknown {
+  if (typeof source !== 'object' || source === null) return source;
+  return Object.fromEntries(
+    Object.entries(source).filter(([, value]) => value !== undefined && value !== ''),
+  );
 }
+
+/**
+ * The environment as the given roles need it, parsed into the Config every entry point passes
+ * down. The only definition of a setting: Config is this schema's output.
+ */
+export function configSchema(roles: readonly Role[] = allRoles) {
+  return z
+    .preprocess(
+      withoutEmpty,
+      variables.check(
+        rule((env, ctx) => {
+          for (const key of new Set(roles.flatMap((role) => requiredByRole[role]))) {
+            if (given(env[key])) continue;
+            const by = roles.filter((role) => requiredByRole[role].includes(key));
+            ctx.addIssue({
+              code: 'custom',
+              path: [key],
+              message: `required by the ${by.join(', ')} role${by.length > 1 ? 's' : ''}`,
+            });
+          }
+        }),
+        rule((env, ctx) => {
+          if (given(env.ADMIN_USER) === given(env.ADMIN_PASSWORD)) return;
+          ctx.addIssue({
+            code: 'custom',
+            path: [given(env.ADMIN_USER) ? 'ADMIN_PASSWORD' : 'ADMIN_USER'],
+            message: 'set ADMIN_USER and ADMIN_PASSWORD together',
+          });
+        }),
+        // An OAuth app's subscriptions are signed with the app's key: without it the receiver
+        // would refuse every delivery while connections look healthy.
+        rule((env, ctx) => {
+          if (!given(env.CALENDLY_CLIENT_ID) || given(env.CALENDLY_WEBHOOK_SIGNING_KEY)) return;
+          ctx.addIssue({
+            code: 'custom',
+            path: ['CALENDLY_WEBHOOK_SIGNING_KEY'],
+            message:
+              "required when CALENDLY_CLIENT_ID is set: Calendly signs an OAuth app's deliveries with the app's key",
+          });
+        }),
+      ),
+    )
+    .transform((env) => ({
+      databaseUrl: env.DATABASE_URL,
+      redisUrl: env.REDIS_URL,
+      queuePrefix: env.QUEUE_PREFIX,
+      host: env.HOST,
+      receiverPort: env.RECEIVER_PORT,
+      apiPort: env.API_PORT,
+      publicUrl: env.PUBLIC_URL,
+      apiPublicUrl: env.API_PUBLIC_URL ?? `http://127.0.0.1:${env.API_PORT}`,
+      workerPort: env.WORKER_PORT,
+      workerConcurrency: env.WORKER_CONCURRENCY,
+      calendly: {
+        apiUrl: env.CALENDLY_API_URL,
+        authUrl: env.CALENDLY_AUTH_URL,
+        clientId: env.CALENDLY_CLIENT_ID,
+        clientSecret: env.CALENDLY_CLIENT_SECRET,
+        webhookSigningKey: env.CALENDLY_WEBHOOK_SIGNING_KEY,
+      },
+      apiToken: env.API_TOKEN,
+      /** Unset when ADMIN_USER/ADMIN_PASSWORD are not configured: Bull Board is then off. */
+      admin:
+        env.ADMIN_USER !== undefined && env.ADMIN_PASSWORD !== undefined
+          ? { user: env.ADMIN_USER, password: env.ADMIN_PASSWORD, readOnly: env.ADMIN_READ_ONLY }
+          : undefined,
+      /** Current key first, then earlier keys still accepted for reading. Empty if none is set. */
+      encryptionKeys: [
+        ...(env.ENCRYPTION_KEY ? [env.ENCRYPTION_KEY] : []),
+        ...env.ENCRYPTION_KEYS_PREVIOUS,
+      ],
+      webhookToleranceSeconds: env.WEBHOOK_TOLERANCE_SECONDS,
+      webhookRetryAfterSeconds: env.WEBHOOK_RETRY_AFTER_SECONDS,
+      hookGracePeriodMs: env.HOOK_GRACE_PERIOD,
+      reconcileEveryMs: env.RECONCILE_EVERY,
+      refreshBeforeExpiryMs: env.REFRESH_BEFORE_EXPIRY,
+      backfill: {
+        pastMs: env.BACKFILL_PAST,
+        futureMs: env.BACKFILL_FUTURE,
+        initialPastMs: env.INITIAL_BACKFILL_PAST,
+        initialFutureMs: env.INITIAL_BACKFILL_FUTURE,
+        everyMs: env.BACKFILL_EVERY,
+      },
+      log: { level: env.LOG_LEVEL, pretty: env.LOG_PRETTY },
+    }));
+}
+
+export type Config = z.output<ReturnType<typeof configSchema>>;
 
 /** Thrown when the environment is invalid; the message names every bad key, never a value. */
 export class ConfigError extends Error {
@@ -186,92 +288,22 @@ export class ConfigError extends Error {
   }
 }
 
-const requiredByRole: Record<Role, (keyof Env)[]> = {
-  receiver: ['ENCRYPTION_KEY'],
-  worker: ['ENCRYPTION_KEY'],
-  api: ['ENCRYPTION_KEY', 'API_TOKEN'],
-};
-
 /**
- * Parses the environment once, at an entry point. Empty strings count as unset. Throws
- * ConfigError naming every bad or missing key for the given roles.
+ * Parses the environment once, at an entry point. Throws ConfigError naming every bad or
+ * missing key for the given roles, each once, with zod's message (never the value).
  */
 export function loadConfig(
   source: Record<string, string | undefined>,
-  roles: readonly Role[] = ['receiver', 'api', 'worker'],
+  roles: readonly Role[] = allRoles,
 ): Config {
-  const input: Record<string, string> = {};
-  for (const [key, value] of Object.entries(source)) {
-    if (value !== undefined && value !== '') input[key] = value;
-  }
-  const parsed = envSchema.safeParse(input);
+  const parsed = configSchema(roles).safeParse(source);
+  if (parsed.success) return parsed.data;
   const problems: { key: string; message: string }[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0] ?? '(environment)');
-      const message =
-        issue.code === 'invalid_type' && input[key] === undefined ? 'required' : issue.message;
-      if (!problems.some((p) => p.key === key)) problems.push({ key, message });
-    }
+  for (const issue of parsed.error.issues) {
+    const key = String(issue.path[0] ?? '(environment)');
+    if (!problems.some((p) => p.key === key)) problems.push({ key, message: issue.message });
   }
-  const required = new Set(roles.flatMap((role) => requiredByRole[role]));
-  for (const key of required) {
-    if (input[key] === undefined && !problems.some((p) => p.key === key)) {
-      problems.push({
-        key,
-        message: `required by the ${roles.join(', ')} role${roles.length > 1 ? 's' : ''}`,
-      });
-    }
-  }
-  // Checked on the raw input rather than in the schema: zod skips refinements once any field
-  // fails, and the error must name every bad key at once.
-  if ((input.ADMIN_USER === undefined) !== (input.ADMIN_PASSWORD === undefined)) {
-    const missing = input.ADMIN_USER === undefined ? 'ADMIN_USER' : 'ADMIN_PASSWORD';
-    problems.push({ key: missing, message: 'set ADMIN_USER and ADMIN_PASSWORD together' });
-  }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-
-  const env = parsed.data;
-  return {
-    databaseUrl: env.DATABASE_URL,
-    redisUrl: env.REDIS_URL,
-    queuePrefix: env.QUEUE_PREFIX,
-    host: env.HOST,
-    receiverPort: env.RECEIVER_PORT,
-    apiPort: env.API_PORT,
-    publicUrl: env.PUBLIC_URL,
-    apiPublicUrl: env.API_PUBLIC_URL,
-    workerPort: env.WORKER_PORT,
-    workerConcurrency: env.WORKER_CONCURRENCY,
-    calendly: {
-      apiUrl: env.CALENDLY_API_URL,
-      authUrl: env.CALENDLY_AUTH_URL,
-      clientId: env.CALENDLY_CLIENT_ID,
-      clientSecret: env.CALENDLY_CLIENT_SECRET,
-      webhookSigningKey: env.CALENDLY_WEBHOOK_SIGNING_KEY,
-    },
-    apiToken: env.API_TOKEN,
-    admin:
-      env.ADMIN_USER !== undefined && env.ADMIN_PASSWORD !== undefined
-        ? { user: env.ADMIN_USER, password: env.ADMIN_PASSWORD, readOnly: env.ADMIN_READ_ONLY }
-        : undefined,
-    encryptionKeys: [
-      ...(env.ENCRYPTION_KEY ? [env.ENCRYPTION_KEY] : []),
-      ...env.ENCRYPTION_KEYS_PREVIOUS,
-    ],
-    webhookToleranceSeconds: env.WEBHOOK_TOLERANCE_SECONDS,
-    hookGracePeriodMs: env.HOOK_GRACE_PERIOD,
-    reconcileEveryMs: env.RECONCILE_EVERY,
-    refreshBeforeExpiryMs: env.REFRESH_BEFORE_EXPIRY,
-    backfill: {
-      pastMs: env.BACKFILL_PAST,
-      futureMs: env.BACKFILL_FUTURE,
-      initialPastMs: env.INITIAL_BACKFILL_PAST,
-      initialFutureMs: env.INITIAL_BACKFILL_FUTURE,
-      everyMs: env.BACKFILL_EVERY,
-    },
-    log: { level: env.LOG_LEVEL, pretty: env.LOG_PRETTY },
-  };
+  throw new ConfigError(problems);
 }
 
 /**

@@ -1,7 +1,7 @@
 export {
   type Config,
   ConfigError,
-  envSchema,
+  configSchema,
   loadConfig,
   loadConfigOrExit,
   type Role,

@@ -8,7 +8,7 @@ import type { FastifyPluginAsync } from 'fastify';
 export interface AdminCredentials {
   user: string;
   password: string;
-  /** Bull Board without retry, remove, promote or clean buttons. */
+  /** Bull Board without its retry, promote and clean buttons (ADMIN_READ_ONLY, default true). */
   readOnly: boolean;
 }
 
@@ -19,6 +19,15 @@ export interface AdminOptions {
 }
 
 export const BULL_BOARD_PATH = '/admin/queues';
+
+/**
+ * The only writes Bull Board may make when ADMIN_READ_ONLY=false (API.md): retry, promote and
+ * clean, for one job or a whole status. Its other buttons (add a job, edit a job's data, empty,
+ * obliterate, pause, reschedule) would bypass the job catalog or drop acknowledged deliveries.
+ */
+const ALLOWED_WRITE = new RegExp(
+  `^${BULL_BOARD_PATH}/api/queues/[^/]+/(?:(?:retry|clean)/[^/]+|promote|[^/]+/(?:retry|clean|promote))$`,
+);
 
 /**
  * Everything under `/admin`: Bull Board over every calhook queue, behind basic auth. Register
@@ -42,6 +51,16 @@ export const adminPlugin: FastifyPluginAsync<AdminOptions> = async (app, options
   }
 
   app.addHook('onRequest', basicAuth(admin));
+  // Bull Board's own read-only mode refuses every write; this holds even when it is off.
+  app.addHook('onRequest', (request, reply, done) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (request.method === 'GET' || request.method === 'HEAD' || ALLOWED_WRITE.test(path)) {
+      return done();
+    }
+    reply
+      .code(403)
+      .send({ error: 'forbidden', message: 'Bull Board may only retry, promote and clean jobs' });
+  });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found' }));
 
   const serverAdapter = new FastifyAdapter();

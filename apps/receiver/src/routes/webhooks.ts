@@ -19,7 +19,10 @@ export interface WebhookRouteOptions {
   metrics?: Metrics;
 }
 
+/** Largest delivery body accepted: API.md answers 413 over 1 MiB. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** The limit as the 413 answer states it, derived so the text cannot drift from the limit. */
+export const MAX_BODY_TEXT = `${MAX_BODY_BYTES / (1024 * 1024)} MiB`;
 
 /**
  * `POST /webhooks/calendly/:hookId`. The only route that sees raw bytes: its scope replaces
