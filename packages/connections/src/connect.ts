@@ -3,9 +3,13 @@
 // connection, ensure exactly one healthy subscription, and ask the worker to import history
 // or catch up.
 import { CalendlyError, isRetryable } from '@calhook/calendly';
-import { type ConnectionRow, connectionRepo } from '@calhook/db';
+import {
+  type ConnectionRow,
+  type ConnectionView,
+  connectionRepo,
+  connectionViewOf,
+} from '@calhook/db';
 import { ReauthRequiredError } from '@calhook/tokens';
-import { type ConnectionView, viewOf } from './connection-view.ts';
 import type { ConnectionDeps } from './deps.ts';
 import { detach } from './disconnect.ts';
 import {
@@ -84,7 +88,7 @@ export async function connect(
     }
     const row = await connectionRepo.findById(deps.db, connectionId);
     if (!row) throw new Error(`connection ${connectionId} vanished while connecting`);
-    return { connection: await viewOf(deps.db, row), created };
+    return { connection: await connectionViewOf(deps.db, row), created };
   });
 }
 

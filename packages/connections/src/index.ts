@@ -1,6 +1,5 @@
 export { type BackfillRun, backfill } from './backfill.ts';
 export type { ConnectInput } from './connect.ts';
-export { type ConnectionView, connectionView } from './connection-view.ts';
 export type { BackfillSettings, ConnectionDeps, ReconcileObserver } from './deps.ts';
 export type { CleanupPayload } from './disconnect.ts';
 export { CalendlyRejectedError, CalendlyUnavailableError, ConnectInputError } from './errors.ts';

@@ -2,13 +2,18 @@ import { createHash } from 'node:crypto';
 import { type CalendlyClient, createCalendlyClient } from '@calhook/calendly';
 import type { Config } from '@calhook/config';
 import { createSealer, type Sealer } from '@calhook/crypto';
-import { connectionRepo, createDatabase, type Database } from '@calhook/db';
+import {
+  type ConnectionView,
+  connectionRepo,
+  connectionViewOf,
+  createDatabase,
+  type Database,
+} from '@calhook/db';
 import type { Logger } from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import { createTokenService, type TokenService } from '@calhook/tokens';
 import { newHookId } from '@calhook/webhooks';
 import { type ConnectInput, connect } from './connect.ts';
-import { type ConnectionView, viewOf } from './connection-view.ts';
 import type { ConnectionDeps, ReconcileObserver } from './deps.ts';
 import { type CleanupPayload, cleanupRemote, disconnect } from './disconnect.ts';
 import { createOauthFlow, type OauthFlow } from './oauth-flow.ts';
@@ -50,7 +55,7 @@ export function bindConnections(deps: ConnectionDeps): Connections {
     disconnect: (userId) => disconnect(deps, userId),
     async status(userId) {
       const row = await connectionRepo.findByUser(deps.db, userId);
-      return row ? viewOf(deps.db, row) : null;
+      return row ? connectionViewOf(deps.db, row) : null;
     },
     requestReconcile: (userId, reason) => requestReconcile(deps, userId, reason),
     reconcile: (connectionId, reason) => reconcile(deps, connectionId, reason),

@@ -1,7 +1,8 @@
 // The owner of the `connections` table: every insert, update and delete of it is one of these
 // named operations, each taking the database or the caller's transaction first.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../client.ts';
+import { connectionViewOf } from '../connection-view.ts';
 import {
   type BackfillReport,
   type ConnectionRow,
@@ -9,6 +10,51 @@ import {
   connections,
   type SubscriptionReport,
 } from '../schema/connections.ts';
+import * as changeRepo from './changes.ts';
+
+/**
+ * Runs a write of the connection in a transaction (a savepoint inside the caller's) and, when
+ * it changed the connection's `status` or `webhook.state`, records a `connection.updated`
+ * change with the connection as the API now shows it. A write that changes neither records
+ * nothing.
+ */
+async function recordingChange<T>(
+  ex: Executor,
+  find: (tx: Executor) => Promise<Pick<ConnectionRow, 'status' | 'webhookState'> | null>,
+  write: (tx: Executor) => Promise<T>,
+  idOf: (result: T) => string | undefined,
+): Promise<T> {
+  return ex.transaction(async (tx) => {
+    const before = await find(tx);
+    const result = await write(tx);
+    const id = idOf(result);
+    const after = id === undefined ? null : await findById(tx, id);
+    if (after && (before?.status !== after.status || before.webhookState !== after.webhookState)) {
+      await changeRepo.append(tx, [
+        {
+          type: 'connection.updated',
+          userId: after.userId,
+          connectionId: after.id,
+          meetingId: null,
+          data: await connectionViewOf(tx, after),
+        },
+      ]);
+    }
+    return result;
+  });
+}
+
+const stateColumns = { status: connections.status, webhookState: connections.webhookState };
+
+/** The status and webhook state of a connection, locked until the transaction ends. */
+async function lockedState(tx: Executor, condition: SQL) {
+  const [row] = await tx
+    .select(stateColumns)
+    .from(connections)
+    .where(condition)
+    .for('no key update');
+  return row ?? null;
+}
 
 export async function findById(ex: Executor, id: string): Promise<ConnectionRow | null> {
   const [row] = await ex.select().from(connections).where(eq(connections.id, id)).limit(1);
@@ -65,6 +111,20 @@ export async function connectUser(
   identity: CalendlyIdentity,
   at: Date,
 ): Promise<{ id: string; created: boolean }> {
+  return recordingChange(
+    ex,
+    (tx) => lockedState(tx, eq(connections.userId, userId)),
+    (tx) => upsertConnected(tx, userId, identity, at),
+    (row) => row.id,
+  );
+}
+
+async function upsertConnected(
+  ex: Executor,
+  userId: string,
+  identity: CalendlyIdentity,
+  at: Date,
+): Promise<{ id: string; created: boolean }> {
   const [row] = await ex
     .insert(connections)
     .values({ userId, status: 'active', webhookState: 'pending', ...identity })
@@ -102,6 +162,23 @@ export async function writeTokens(
   at: Date,
   expectedVersion?: number,
 ): Promise<number | undefined> {
+  // The refresh's compare-and-swap needs the row active and leaves it so: nothing to record.
+  if (expectedVersion !== undefined) return storeTokens(ex, id, tokens, at, expectedVersion);
+  return recordingChange(
+    ex,
+    (tx) => lockedState(tx, eq(connections.id, id)),
+    (tx) => storeTokens(tx, id, tokens, at, undefined),
+    (version) => (version === undefined ? undefined : id),
+  );
+}
+
+async function storeTokens(
+  ex: Executor,
+  id: string,
+  tokens: SealedTokens,
+  at: Date,
+  expectedVersion: number | undefined,
+): Promise<number | undefined> {
   const condition =
     expectedVersion === undefined
       ? eq(connections.id, id)
@@ -137,10 +214,16 @@ export async function markReauthRequired(
   lastError: string,
   at: Date,
 ): Promise<void> {
-  await ex
-    .update(connections)
-    .set({ status: 'reauth_required', lastError, lastErrorAt: at, updatedAt: at })
-    .where(eq(connections.id, id));
+  await recordingChange(
+    ex,
+    (tx) => lockedState(tx, eq(connections.id, id)),
+    (tx) =>
+      tx
+        .update(connections)
+        .set({ status: 'reauth_required', lastError, lastErrorAt: at, updatedAt: at })
+        .where(eq(connections.id, id)),
+    () => id,
+  );
 }
 
 /**
@@ -185,6 +268,15 @@ export async function clearCredentials(
   options: { disconnect: boolean },
   at: Date,
 ): Promise<void> {
+  await recordingChange(
+    ex,
+    (tx) => lockedState(tx, eq(connections.id, id)),
+    (tx) => clear(tx, id, options, at),
+    () => id,
+  );
+}
+
+async function clear(ex: Executor, id: string, options: { disconnect: boolean }, at: Date) {
   await ex
     .update(connections)
     .set({
@@ -209,16 +301,22 @@ export async function recordSubscriptionCheck(
   report: SubscriptionReport,
   at: Date,
 ): Promise<void> {
-  await ex
-    .update(connections)
-    .set({
-      webhookState: report.state,
-      webhookMessage: report.message ?? null,
-      lastReconciledAt: at,
-      lastReconcileReport: { subscription: report, backfill: null },
-      updatedAt: at,
-    })
-    .where(eq(connections.id, id));
+  await recordingChange(
+    ex,
+    (tx) => lockedState(tx, eq(connections.id, id)),
+    (tx) =>
+      tx
+        .update(connections)
+        .set({
+          webhookState: report.state,
+          webhookMessage: report.message ?? null,
+          lastReconciledAt: at,
+          lastReconcileReport: { subscription: report, backfill: null },
+          updatedAt: at,
+        })
+        .where(eq(connections.id, id)),
+    () => id,
+  );
 }
 
 /** Asks the next reconcile run of the connection to backfill. */

@@ -1,4 +1,9 @@
-import { type ConnectionRow, type Executor, hookRepo, type WebhookHookRow } from '@calhook/db';
+// The connection as the API shows it: GET /v1/connections/:userId and the change feed's
+// `connection.updated` snapshots both render it here.
+import type { Executor } from './client.ts';
+import * as hookRepo from './repositories/webhook-hooks.ts';
+import type { ConnectionRow } from './schema/connections.ts';
+import type { WebhookHookRow } from './schema/webhook-hooks.ts';
 
 /** The connection as API.md shows it to the app backend; never a token or key. */
 export interface ConnectionView {
@@ -49,6 +54,6 @@ export function connectionView(row: ConnectionRow, hook: WebhookHookRow | null):
 }
 
 /** The view of a connection row with its current hook. */
-export async function viewOf(ex: Executor, row: ConnectionRow): Promise<ConnectionView> {
+export async function connectionViewOf(ex: Executor, row: ConnectionRow): Promise<ConnectionView> {
   return connectionView(row, await hookRepo.currentOf(ex, row.id));
 }
