@@ -19,6 +19,7 @@ import { databaseCounts } from './database-counts.ts';
 import { type AdminCredentials, adminPlugin } from './plugins/admin.ts';
 import { bearerAuth } from './plugins/bearer-auth.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
+import { changeRoutes } from './routes/changes.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { meetingRoutes } from './routes/meetings.ts';
 import { authorizeUrlRoute, callbackRoute } from './routes/oauth.ts';
@@ -92,6 +93,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   app.register(async (v1) => {
     v1.addHook('onRequest', bearerAuth(deps.apiToken));
     await v1.register(meetingRoutes, { db: deps.db });
+    await v1.register(changeRoutes, { db: deps.db });
     if (deps.connections) await v1.register(connectionRoutes, { connections: deps.connections });
     if (deps.oauth) await v1.register(authorizeUrlRoute, { oauth: deps.oauth });
   });

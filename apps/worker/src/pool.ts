@@ -61,6 +61,7 @@ export function createWorkerPool(input: {
       now: () => new Date(),
       tokens: services.tokens,
       connections: services.connections,
+      changesRetentionMs: config.changesRetentionMs,
       logger,
       onIngestBatch: metrics ? (batch) => metrics.ingestBatchSize.observe(batch.size) : undefined,
     }),

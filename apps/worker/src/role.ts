@@ -54,6 +54,7 @@ export async function startWorker(
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   // Idempotent: every worker replica upserts the same scheduler, and BullMQ keeps one.
   await queues.schedule('reconcile-all', config.reconcileEveryMs);
+  await queues.schedule('prune-history');
   const http = await startWorkerHttp({
     host: config.host,
     port: options.port ?? config.workerPort,

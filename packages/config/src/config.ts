@@ -155,6 +155,10 @@ const variables = z.object({
   INITIAL_BACKFILL_FUTURE: duration('180d', 0),
   // How often every connection is backfilled even when nothing looked wrong.
   BACKFILL_EVERY: duration('6h', 60_000),
+  // How long changes stay in the feed; a cursor older than that answers 410.
+  CHANGES_RETENTION: duration('30d', 60_000),
+  // Let app webhook endpoints use http and loopback or private addresses (development, tests).
+  WEBHOOK_ENDPOINTS_ALLOW_PRIVATE: flag(false),
   // pino level.
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Human-readable logs for development; JSON otherwise.
@@ -270,6 +274,8 @@ export function configSchema(roles: readonly Role[] = allRoles) {
         initialFutureMs: env.INITIAL_BACKFILL_FUTURE,
         everyMs: env.BACKFILL_EVERY,
       },
+      changesRetentionMs: env.CHANGES_RETENTION,
+      webhookEndpoints: { allowPrivate: env.WEBHOOK_ENDPOINTS_ALLOW_PRIVATE },
       log: { level: env.LOG_LEVEL, pretty: env.LOG_PRETTY },
     }));
 }

@@ -1,7 +1,9 @@
-// The meetings read side: one query for a page of meetings, one for their invitees, keyset
-// pagination on (start_time, id) so pages stay stable while rows are being written.
-import { connections, type Executor, invitees, meetings } from '@calhook/db';
-import { and, asc, eq, gt, gte, inArray, isNotNull, lt, or, type SQL } from 'drizzle-orm';
+// The meetings read side: one query for a page of meetings with their invitees, each rendered
+// by meeting-json.ts (as the change feed renders them), keyset pagination on (start_time, id)
+// so pages stay stable while rows are being written.
+import { connections, type Executor, meetings } from '@calhook/db';
+import { and, asc, eq, gt, gte, isNotNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { meetingJson } from './meeting-json.ts';
 import type { MeetingStatus } from './merge-rules.ts';
 
 export interface MeetingInvitee {
@@ -32,6 +34,8 @@ export interface Meeting {
   cancelReason: string | null;
   /** When calhook last changed the meeting row. */
   updatedAt: string;
+  /** Grows with every recorded change to the meeting or its invitees. */
+  version: number;
   invitees: MeetingInvitee[];
 }
 
@@ -128,16 +132,8 @@ export async function listMeetings(
   const rows = await db
     .select({
       id: meetings.id,
-      calendlyEventUri: meetings.calendlyEventUri,
-      name: meetings.name,
-      status: meetings.status,
       startTime: meetings.startTime,
-      endTime: meetings.endTime,
-      location: meetings.location,
-      eventTypeUri: meetings.eventTypeUri,
-      canceledAt: meetings.canceledAt,
-      cancelReason: meetings.cancelReason,
-      updatedAt: meetings.updatedAt,
+      meeting: sql<Meeting>`${meetingJson(sql.raw('"meetings"'))}`,
     })
     .from(meetings)
     .innerJoin(connections, eq(connections.id, meetings.connectionId))
@@ -147,39 +143,6 @@ export async function listMeetings(
     .limit(limit + 1);
 
   const page = rows.slice(0, limit);
-  const inviteeRows =
-    page.length === 0
-      ? []
-      : await db
-          .select()
-          .from(invitees)
-          .where(
-            inArray(
-              invitees.meetingId,
-              page.map((m) => m.id),
-            ),
-          )
-          .orderBy(asc(invitees.createdAt), asc(invitees.calendlyInviteeUri));
-
-  const byMeeting = new Map<string, MeetingInvitee[]>();
-  for (const row of inviteeRows) {
-    const list = byMeeting.get(row.meetingId) ?? [];
-    list.push({
-      uri: row.calendlyInviteeUri,
-      email: row.email,
-      name: row.name,
-      status: row.status,
-      noShow: row.noShow,
-      rescheduled: row.rescheduled,
-      oldInviteeUri: row.oldInviteeUri,
-      newInviteeUri: row.newInviteeUri,
-      canceledBy: row.canceledBy,
-      cancelReason: row.cancelReason,
-      questionsAndAnswers: Array.isArray(row.questionsAndAnswers) ? row.questionsAndAnswers : [],
-    });
-    byMeeting.set(row.meetingId, list);
-  }
-
   const last = page.at(-1);
   const nextCursor =
     rows.length > limit && last?.startTime
@@ -187,21 +150,7 @@ export async function listMeetings(
       : null;
   return {
     ok: true,
-    meetings: page.map((m) => ({
-      id: m.id,
-      calendlyEventUri: m.calendlyEventUri,
-      name: m.name,
-      status: m.status,
-      // Never null here: the query keeps only meetings with a start time.
-      startTime: (m.startTime ?? new Date(0)).toISOString(),
-      endTime: m.endTime?.toISOString() ?? null,
-      location: m.location ?? null,
-      eventTypeUri: m.eventTypeUri,
-      canceledAt: m.canceledAt?.toISOString() ?? null,
-      cancelReason: m.cancelReason,
-      updatedAt: m.updatedAt.toISOString(),
-      invitees: byMeeting.get(m.id) ?? [],
-    })),
+    meetings: page.map((row) => row.meeting),
     nextCursor,
   };
 }

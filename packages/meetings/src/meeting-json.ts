@@ -10,8 +10,8 @@ const iso = (column: SQL) =>
  * A jsonb expression of the Meeting whose `meetings` row is aliased `m`, with its invitees in
  * the order they were first filed.
  */
-export function meetingJson(m = 'm'): SQL {
-  const col = (name: string) => sql.raw(`${m}.${name}`);
+export function meetingJson(m: SQL = sql.raw('m')): SQL {
+  const col = (name: string) => sql`${m}.${sql.raw(name)}`;
   return sql`jsonb_build_object(
     'id', ${col('id')},
     'calendlyEventUri', ${col('calendly_event_uri')},

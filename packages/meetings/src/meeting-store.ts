@@ -320,6 +320,6 @@ export async function recordChanges(tx: Executor, changed: readonly ChangedMeeti
   await changeRepo.appendMeetingSnapshots(
     tx,
     [...byId.values()].map((c) => ({ meetingId: c.meetingId, type: changeTypeOf(c) })),
-    meetingJson('m'),
+    meetingJson(),
   );
 }

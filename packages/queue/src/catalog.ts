@@ -48,6 +48,8 @@ interface CatalogEntry<S extends z.ZodType> {
   validateOnEnqueue?: boolean;
   /** Level of the "job done" line; info unless the job is too frequent for it. */
   doneLogLevel?: 'debug' | 'info';
+  /** For a job run on a fixed schedule (`Queues.schedule`): how often. */
+  everyMs?: number;
 }
 
 const entry = <S extends z.ZodType>(e: CatalogEntry<S>) => e;
@@ -142,6 +144,19 @@ export const jobCatalog = {
       attempts: 3,
       backoff: { type: 'exponential', delay: 30_000 },
       removeOnComplete: { count: 100 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+    identity: { kind: 'unique' },
+  }),
+  'prune-history': entry({
+    queue: 'connections',
+    // Drops changes older than CHANGES_RETENTION, on its own schedule.
+    payload: z.object({}),
+    everyMs: 3_600_000,
+    options: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 60_000 },
+      removeOnComplete: { count: 24 },
       removeOnFail: { age: 14 * 86_400 },
     },
     identity: { kind: 'unique' },

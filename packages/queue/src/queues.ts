@@ -15,7 +15,7 @@ export interface EnqueueOptions {
 }
 
 /** Jobs the catalog runs on a fixed schedule (one scheduler each, however many replicas). */
-export type ScheduledJobName = Extract<JobName, 'reconcile-all'>;
+export type ScheduledJobName = Extract<JobName, 'reconcile-all' | 'prune-history'>;
 
 export interface Queues {
   readonly prefix: string;
@@ -36,10 +36,11 @@ export interface Queues {
   /** Many jobs of one kind in one round trip, each with its catalog identity. */
   enqueueBulk<N extends JobName>(name: N, payloads: readonly JobPayload<N>[]): Promise<Job[]>;
   /**
-   * Runs `name` every `everyMs` from a BullMQ job scheduler whose template carries the
-   * catalog's options. Idempotent: every replica upserts the same scheduler and one is kept.
+   * Runs `name` every `everyMs` (the catalog's own interval by default) from a BullMQ job
+   * scheduler whose template carries the catalog's options. Idempotent: every replica upserts
+   * the same scheduler and one is kept.
    */
-  schedule(name: ScheduledJobName, everyMs: number): Promise<void>;
+  schedule(name: ScheduledJobName, everyMs?: number): Promise<void>;
   /** Removes the waiting job of a per-key kind, if one waits; a running one is left alone. */
   cancel<N extends JobName>(name: N, key: string): Promise<void>;
   close(): Promise<void>;
@@ -82,9 +83,11 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     },
     async schedule(name, everyMs) {
       const entry = catalogEntry(name);
+      const every = everyMs ?? entry.everyMs;
+      if (every === undefined) throw new Error(`${name} has no schedule in the catalog`);
       await get(entry.queue).upsertJobScheduler(
         name,
-        { every: everyMs },
+        { every },
         { name, data: {}, opts: entry.options },
       );
     },

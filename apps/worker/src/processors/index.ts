@@ -6,6 +6,7 @@ import type { ProcessorMap } from '@calhook/queue';
 import type { TokenService } from '@calhook/tokens';
 import { disconnectCleanup } from './disconnect-cleanup.ts';
 import { ingestProcessors } from './ingest-event.ts';
+import { pruneHistory } from './prune-history.ts';
 import { reconcileAll } from './reconcile-all.ts';
 import { reconcileConnection } from './reconcile-connection.ts';
 import { refreshTokenProcessor } from './refresh-token.ts';
@@ -15,6 +16,7 @@ export interface ProcessorDeps {
   now: () => Date;
   tokens: TokenService;
   connections: Connections;
+  changesRetentionMs: number;
   logger?: Logger;
   onIngestBatch?: (summary: BatchSummary) => void;
 }
@@ -27,5 +29,6 @@ export function buildProcessors(deps: ProcessorDeps): ProcessorMap {
     'disconnect-cleanup': disconnectCleanup(deps),
     'reconcile-connection': reconcileConnection(deps),
     'reconcile-all': reconcileAll(deps),
+    'prune-history': pruneHistory(deps),
   };
 }

@@ -86,6 +86,27 @@ export async function appendMeetingSnapshots(
   await ex.execute(NOTIFY);
 }
 
+/** A change as the API and app webhooks show it (API.md, "Change"). */
+export interface Change {
+  id: string;
+  cursor: string;
+  type: ChangeType;
+  occurredAt: string;
+  userId: string;
+  data: unknown;
+}
+
+export function toChange(row: ChangeRow): Change {
+  return {
+    id: row.id,
+    cursor: encodeCursor({ txid: row.txid, seq: row.seq }),
+    type: row.type,
+    occurredAt: row.occurredAt.toISOString(),
+    userId: row.userId,
+    data: row.data,
+  };
+}
+
 export interface FeedPage {
   rows: (ChangeRow & { position: Position })[];
   /** Where the next read starts: after the last row, or where this one started if none. */
