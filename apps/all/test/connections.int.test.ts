@@ -258,17 +258,23 @@ describe('connect', () => {
   });
 
   it('saves a free-plan user with the webhook unavailable and Calendly’s message', async () => {
-    const user = await newUser('free');
-    const userId = uniqueId('u');
-    const response = await h.api('PUT', `/v1/connections/${userId}`, await tokensFor(user));
-    expect(response.status).toBe(200);
-    expect(response.body.status).toBe('active');
-    expect(response.body.webhook).toMatchObject({
-      state: 'unavailable',
-      message: 'Please upgrade your Calendly account to Standard',
-      subscriptionUri: null,
-    });
-    expect(await subscriptionsOf(user)).toHaveLength(0);
+    // Calendly lets every plan subscribe since 2026-11-03; this is the older gate's 403.
+    await h.sim.control.plans({ freePlanWebhooks: 'refused' });
+    try {
+      const user = await newUser('free');
+      const userId = uniqueId('u');
+      const response = await h.api('PUT', `/v1/connections/${userId}`, await tokensFor(user));
+      expect(response.status).toBe(200);
+      expect(response.body.status).toBe('active');
+      expect(response.body.webhook).toMatchObject({
+        state: 'unavailable',
+        message: 'Please upgrade to a paid Calendly account.',
+        subscriptionUri: null,
+      });
+      expect(await subscriptionsOf(user)).toHaveLength(0);
+    } finally {
+      await h.sim.control.plans({ freePlanWebhooks: 'allowed' });
+    }
   });
 
   it('answers 422 with Calendly’s error for a bad code, and saves nothing', async () => {

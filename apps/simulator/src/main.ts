@@ -1,6 +1,6 @@
 // Standalone Calendly simulator for local demos and process-level tests: `pnpm sim`
 // (`node apps/simulator/src/main.ts`), configured by SIM_* variables.
-import { startSimulator } from '@calhook/calendly-simulator';
+import { type SimulatorOptions, startSimulator } from '@calhook/calendly-simulator';
 
 function integer(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -8,6 +8,15 @@ function integer(name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number`);
   return value;
+}
+
+function oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new Error(`${name} must be one of ${allowed.join(', ')}`);
+  }
+  return raw as T;
 }
 
 const clientId = process.env.SIM_CLIENT_ID || 'sim-client-id';
@@ -21,6 +30,13 @@ const simulator = await startSimulator({
   clientSecret,
   appSigningKey,
   accessTokenLifetimeSeconds: integer('SIM_TOKEN_LIFETIME', 7200),
+  signingKeyPolicy: oneOf<NonNullable<SimulatorOptions['signingKeyPolicy']>>(
+    'SIM_SIGNING_KEY_POLICY',
+    ['token-kind', 'subscription', 'app'],
+  ),
+  freePlanWebhooks: oneOf('SIM_FREE_PLAN_WEBHOOKS', ['allowed', 'refused'] as const),
+  latencyMs: integer('SIM_LATENCY_MS', 0),
+  latencyJitterMs: integer('SIM_LATENCY_JITTER_MS', 0),
   logger: console,
 });
 const user = await simulator.control.createUser({ name: 'Demo User', email: 'demo@example.com' });

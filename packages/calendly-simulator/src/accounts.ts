@@ -2,6 +2,7 @@
 import type { TokenSet } from './control-client.ts';
 import { apiUri, canonicalUri, secret, shortId } from './ids.ts';
 import { ALL_SCOPES, type Plan, type SimState, type TokenGrant, type User } from './state.ts';
+import { nextStamp } from './time.ts';
 
 export interface CreateUserInput {
   name?: string;
@@ -16,11 +17,18 @@ export interface CreateUserInput {
 
 export type Failure = { ok: false; status: number; message: string };
 
-export function createUser(
+function newOrganization(state: SimState, now: number): string {
+  const uri = apiUri(`/organizations/${shortId()}`);
+  state.organizations.set(uri, { uri, createdAtMs: now });
+  return uri;
+}
+
+/** A user without any token: `createUser` adds the personal access token, bulk seeding may not. */
+export function addUser(
   state: SimState,
   now: number,
   input: CreateUserInput,
-): { ok: true; user: User; personalAccessToken: string } | Failure {
+): { ok: true; user: User } | Failure {
   let organizationUri: string;
   let role: User['role'] = 'owner';
   if (input.organization) {
@@ -30,8 +38,7 @@ export function createUser(
     }
     role = 'user';
   } else {
-    organizationUri = apiUri(`/organizations/${shortId()}`);
-    state.organizations.set(organizationUri, { uri: organizationUri, createdAtMs: now });
+    organizationUri = newOrganization(state, now);
   }
   const id = shortId();
   const slug = `sim-${id.toLowerCase()}`;
@@ -43,26 +50,78 @@ export function createUser(
     plan: input.plan ?? 'paid',
     role,
     organizationUri,
+    formerOrganizationUris: [],
     scopes: input.scopes ?? [...ALL_SCOPES],
     timezone: input.timezone ?? 'America/New_York',
     createdAtMs: now,
     updatedAtMs: now,
   };
   state.users.set(user.uri, user);
-  const grant = issueGrant(state, user, {
+  if (!state.usersByEmail.has(user.email)) state.usersByEmail.set(user.email, user);
+  return { ok: true, user };
+}
+
+export function createUser(
+  state: SimState,
+  now: number,
+  input: CreateUserInput,
+): { ok: true; user: User; personalAccessToken: string } | Failure {
+  const added = addUser(state, now, input);
+  if (!added.ok) return added;
+  const grant = issueGrant(state, added.user, {
     kind: 'personal',
     clientId: null,
     now,
     lifetimeSeconds: null,
   });
-  return { ok: true, user, personalAccessToken: grant.accessToken };
+  return { ok: true, user: added.user, personalAccessToken: grant.accessToken };
+}
+
+/**
+ * The user leaves their organization for another (as a member) or for a new one they own.
+ * Their events stay in the organization they were booked in; tokens keep working and now act
+ * in the new organization.
+ */
+export function moveUser(
+  state: SimState,
+  now: number,
+  userUri: string,
+  organization: string | undefined,
+): { ok: true; user: User } | Failure {
+  const user = findUser(state, userUri);
+  if (!user) return { ok: false, status: 404, message: `no user ${userUri}` };
+  let target: string;
+  if (organization) {
+    target = canonicalUri(organization);
+    if (!state.organizations.has(target)) {
+      return { ok: false, status: 404, message: `no organization ${organization}` };
+    }
+    if (target === user.organizationUri) {
+      return { ok: false, status: 409, message: 'the user is already in that organization' };
+    }
+  } else {
+    target = newOrganization(state, now);
+  }
+  if (!user.formerOrganizationUris.includes(user.organizationUri)) {
+    user.formerOrganizationUris.push(user.organizationUri);
+  }
+  user.formerOrganizationUris = user.formerOrganizationUris.filter((uri) => uri !== target);
+  user.organizationUri = target;
+  user.role = organization ? 'user' : 'owner';
+  user.updatedAtMs = nextStamp(now, user.updatedAtMs);
+  return { ok: true, user };
+}
+
+/** Whether the user is, or once was, in the organization. */
+export function everIn(user: User, organizationUri: string): boolean {
+  return (
+    user.organizationUri === organizationUri ||
+    user.formerOrganizationUris.includes(organizationUri)
+  );
 }
 
 export function findUser(state: SimState, uriOrEmail: string): User | undefined {
-  if (uriOrEmail.includes('@')) {
-    for (const user of state.users.values()) if (user.email === uriOrEmail) return user;
-    return undefined;
-  }
+  if (uriOrEmail.includes('@')) return state.usersByEmail.get(uriOrEmail);
   return state.users.get(canonicalUri(uriOrEmail));
 }
 
@@ -90,6 +149,9 @@ export function issueGrant(
   };
   state.grantsByAccess.set(grant.accessToken, grant);
   if (grant.refreshToken) state.grantsByRefresh.set(grant.refreshToken, grant);
+  const owned = state.grantsByUser.get(user.uri);
+  if (owned) owned.push(grant);
+  else state.grantsByUser.set(user.uri, [grant]);
   return grant;
 }
 
@@ -128,8 +190,8 @@ export function checkAccessToken(
 /** As if the user removed the app: every OAuth grant dies; personal tokens are not the app's. */
 export function revokeUserTokens(state: SimState, userUri: string): number {
   let revoked = 0;
-  for (const grant of state.grantsByAccess.values()) {
-    if (grant.userUri === userUri && grant.kind === 'oauth' && !grant.revoked) {
+  for (const grant of state.grantsByUser.get(userUri) ?? []) {
+    if (grant.kind === 'oauth' && !grant.revoked) {
       grant.revoked = true;
       revoked += 1;
     }

@@ -1,7 +1,7 @@
 // Bearer authentication and per-user rate limiting in front of every API route.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { checkAccessToken } from './accounts.ts';
-import { permissionDenied, sendApiError } from './api-errors.ts';
+import { insufficientScope, sendApiError } from './api-errors.ts';
 import { injectedFailure, type SimContext } from './context.ts';
 import type { TokenGrant, User } from './state.ts';
 
@@ -19,9 +19,18 @@ export function authOf(request: FastifyRequest): ApiAuth {
   return auth;
 }
 
-export function hasScope(reply: FastifyReply, auth: ApiAuth, ...anyOf: string[]): boolean {
-  if (anyOf.some((scope) => auth.grant.scopes.includes(scope))) return true;
-  permissionDenied(reply, `Missing required scope: ${anyOf.join(' or ')}`);
+/**
+ * Whether the caller's token grants `scope` (or a scope that implies it, as `webhooks:write`
+ * implies `webhooks:read`); otherwise answers Calendly's 403 naming `scope`.
+ */
+export function hasScope(
+  reply: FastifyReply,
+  auth: ApiAuth,
+  scope: string,
+  ...impliedBy: string[]
+): boolean {
+  if ([scope, ...impliedBy].some((granted) => auth.grant.scopes.includes(granted))) return true;
+  insufficientScope(reply, [scope]);
   return false;
 }
 
@@ -50,13 +59,7 @@ export function createAuthenticate(context: SimContext) {
     count.total += 1;
     const limit =
       user.plan === 'free' ? options.freePlanRequestsPerMinute : options.requestsPerMinute;
-    const decision = state.apiLimiter.hit(user.uri, limit);
-    reply.headers({
-      'x-ratelimit-limit': decision.limit,
-      'x-ratelimit-remaining': decision.remaining,
-      'x-ratelimit-reset': decision.resetSeconds,
-    });
-    if (!decision.allowed) {
+    const tooMany = () => {
       count.rateLimited += 1;
       return sendApiError(
         reply,
@@ -64,7 +67,25 @@ export function createAuthenticate(context: SimContext) {
         'Too Many Requests',
         `You have exceeded the limit of ${limit} requests per minute`,
       );
+    };
+    // The rateLimitRate fault: a 429 storm, as if the user's minute were spent (without
+    // spending it), so a caller can be watched converging while a share of its calls is refused.
+    const { rateLimitRate, rateLimitResetSeconds } = state.faults;
+    if (rateLimitRate > 0 && options.random() < rateLimitRate) {
+      reply.headers({
+        'x-ratelimit-limit': limit,
+        'x-ratelimit-remaining': 0,
+        'x-ratelimit-reset': rateLimitResetSeconds,
+      });
+      return tooMany();
     }
+    const decision = state.apiLimiter.hit(user.uri, limit);
+    reply.headers({
+      'x-ratelimit-limit': decision.limit,
+      'x-ratelimit-remaining': decision.remaining,
+      'x-ratelimit-reset': decision.resetSeconds,
+    });
+    if (!decision.allowed) return tooMany();
     auths.set(request, check);
   };
 }

@@ -42,6 +42,15 @@ export function permissionDenied(
   return sendApiError(reply, 403, 'Permission Denied', message);
 }
 
+/** A token without a scope the endpoint needs; the body names the scopes that would do. */
+export function insufficientScope(reply: FastifyReply, requiredScopes: string[]): FastifyReply {
+  return reply.code(403).send({
+    title: 'Insufficient scope',
+    message: `The access token does not grant the scope this request needs: ${requiredScopes.join(', ')}`,
+    required_scopes: requiredScopes,
+  });
+}
+
 /** OAuth endpoints answer RFC 6749 bodies instead: `{error, error_description}`. */
 export function sendOAuthError(
   reply: FastifyReply,

@@ -5,6 +5,7 @@ import { createAuthenticate } from './api-auth.ts';
 import { invalidArgument, notFound, sendApiError } from './api-errors.ts';
 import type { SimContext } from './context.ts';
 import { controlRoutes } from './control-routes.ts';
+import { createLatency } from './latency.ts';
 import { oauthRoutes } from './oauth-routes.ts';
 import { scheduledEventRoutes } from './scheduled-event-routes.ts';
 import { userRoutes } from './user-routes.ts';
@@ -55,9 +56,15 @@ export function buildSimulatorApp(context: SimContext): FastifyInstance {
   });
   app.setNotFoundHandler((_request, reply) => notFound(reply));
 
-  app.register(oauthRoutes(context));
+  // Latency applies to what stands for Calendly (OAuth and API), never to the control API.
+  const delay = createLatency(context);
+  app.register(async (oauth) => {
+    oauth.addHook('onRequest', delay);
+    oauth.register(oauthRoutes(context));
+  });
   app.register(controlRoutes(context));
   app.register(async (api) => {
+    api.addHook('onRequest', delay);
     api.addHook('onRequest', createAuthenticate(context));
     api.register(userRoutes(context));
     api.register(webhookSubscriptionRoutes(context));

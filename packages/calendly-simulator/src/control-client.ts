@@ -1,11 +1,13 @@
 // Typed HTTP client of the simulator's `/_sim/*` control API, usable from any process.
 import type { CreateUserInput } from './accounts.ts';
+import type { BulkUsers, BulkUsersInput } from './bulk-users.ts';
 import type { DeliveryRecord, SettleResult } from './delivery.ts';
 import type { subscriptionResource } from './resources.ts';
 import type { Booked, BookInput, CancelInput } from './scheduling.ts';
-import type { Faults, RequestCount, TokenRequestRecord } from './state.ts';
+import type { Faults, RequestCount, Settings, TokenRequestRecord } from './state.ts';
 
 export type { CreateUserInput } from './accounts.ts';
+export type { BulkUsers, BulkUsersInput } from './bulk-users.ts';
 export type { DeliveryRecord, SettleResult } from './delivery.ts';
 export type { Booked, BookInput, CancelInput } from './scheduling.ts';
 export type { Faults, RequestCount, TokenRequestRecord } from './state.ts';
@@ -19,6 +21,16 @@ export interface SimUser {
   /** Never expires and has no refresh token, like a Calendly personal access token. */
   personalAccessToken: string;
 }
+
+/** A user as the simulator holds it: where they are now and where they were. */
+export interface SimUserState extends Omit<SimUser, 'personalAccessToken'> {
+  role: 'owner' | 'user';
+  /** Organizations the user left (`moveUser`); their events stay there. */
+  formerOrganizationUris: string[];
+}
+
+export type Latency = Pick<Settings, 'latencyMs' | 'latencyJitterMs'>;
+export type Plans = Pick<Settings, 'freePlanWebhooks'>;
 
 /** Exactly what `/oauth/token` answers. */
 export interface TokenSet {
@@ -40,7 +52,7 @@ export type SimSubscription = ReturnType<typeof subscriptionResource> & {
 };
 
 export interface SimStateSnapshot {
-  users: Omit<SimUser, 'personalAccessToken'>[];
+  users: SimUserState[];
   scheduledEvents: unknown[];
   invitees: unknown[];
   subscriptions: SimSubscription[];
@@ -49,6 +61,16 @@ export interface SimStateSnapshot {
 
 export interface SimulatorControl {
   createUser(input?: CreateUserInput): Promise<SimUser>;
+  /**
+   * Seeds `count` users at once (up to 100,000 a call), each with their own organization and a
+   * token, optionally a subscription and bookings; no webhook is sent. Answers by column.
+   */
+  createUsers(input: BulkUsersInput): Promise<BulkUsers>;
+  /**
+   * Moves the user to `organization` (as a member) or to a new organization they own. Their
+   * events stay in the old organization and still list under `user=`.
+   */
+  moveUser(userUri: string, input?: { organization?: string }): Promise<SimUserState>;
   issueTokens(userUri: string, input?: { lifetimeSeconds?: number }): Promise<TokenSet>;
   book(userUri: string, input?: BookInput): Promise<Booked>;
   cancel(inviteeUri: string, input?: CancelInput): Promise<Booked>;
@@ -57,9 +79,14 @@ export interface SimulatorControl {
   unmarkNoShow(inviteeUri: string): Promise<{ inviteeUri: string; noShowUri: string | null }>;
   /** Replaces the fault switches; `faults({})` turns them all off. */
   faults(input: Partial<Faults>): Promise<Faults>;
+  /** Replaces the latency of API and OAuth calls; `latency({})` removes it. */
+  latency(input: Partial<Latency>): Promise<Latency>;
+  /** Whether Free-plan users may create webhook subscriptions ('allowed' unless set). */
+  plans(input: Plans): Promise<Plans>;
   revokeTokens(userUri: string): Promise<{ revoked: number }>;
   expireAccessToken(accessToken: string): Promise<void>;
-  subscriptions(): Promise<SimSubscription[]>;
+  /** Every subscription, or those of one user (user scope). */
+  subscriptions(filter?: { userUri?: string }): Promise<SimSubscription[]>;
   setSubscriptionState(
     subscriptionUri: string,
     state: 'active' | 'disabled',
@@ -120,6 +147,8 @@ export function createSimulatorControl(url: string): SimulatorControl {
 
   return {
     createUser: (input = {}) => call('POST', '/users', input),
+    createUsers: (input) => call('POST', '/users/bulk', input),
+    moveUser: (userUri, input = {}) => call('POST', '/users/move', { userUri, ...input }),
     issueTokens: (userUri, input = {}) => call('POST', '/tokens', { userUri, ...input }),
     book: (userUri, input = {}) => call('POST', '/book', { userUri, ...input }),
     cancel: (inviteeUri, input = {}) => call('POST', '/cancel', { inviteeUri, ...input }),
@@ -127,9 +156,11 @@ export function createSimulatorControl(url: string): SimulatorControl {
     markNoShow: (inviteeUri) => call('POST', '/mark-no-show', { inviteeUri }),
     unmarkNoShow: (inviteeUri) => call('POST', '/unmark-no-show', { inviteeUri }),
     faults: (input) => call('PUT', '/faults', input),
+    latency: (input) => call('PUT', '/latency', input),
+    plans: (input) => call('PUT', '/plans', input),
     revokeTokens: (userUri) => call('POST', '/revoke-tokens', { userUri }),
     expireAccessToken: (accessToken) => call('POST', '/expire-access-token', { accessToken }),
-    subscriptions: () => call('GET', '/subscriptions'),
+    subscriptions: (filter = {}) => call('GET', `/subscriptions${query(filter)}`),
     setSubscriptionState: (subscriptionUri, state) =>
       call('POST', '/subscriptions/state', { subscriptionUri, state }),
     deleteSubscription: (subscriptionUri) =>

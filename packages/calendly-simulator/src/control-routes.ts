@@ -6,13 +6,16 @@ import {
   createUser,
   findUser,
   issueGrant,
+  moveUser,
   revokeUserTokens,
   tokenResponse,
 } from './accounts.ts';
+import { type BulkUsersInput, seedUsers } from './bulk-users.ts';
 import type { SimContext } from './context.ts';
-import type { SimSubscription, SimUser } from './control-client.ts';
+import type { SimSubscription, SimUser, SimUserState } from './control-client.ts';
 import type { WebhookChange } from './delivery.ts';
 import { apiUri, canonicalUri, uriPath, uuid } from './ids.ts';
+import { initialSettings } from './options.ts';
 import { inviteeResource, scheduledEventResource, subscriptionResource } from './resources.ts';
 import {
   type Applied,
@@ -23,7 +26,14 @@ import {
   reschedule,
   setNoShow,
 } from './scheduling.ts';
-import { clearState, type Faults, NO_FAULTS, type Subscription, type User } from './state.ts';
+import {
+  clearState,
+  type Faults,
+  NO_FAULTS,
+  type Settings,
+  type Subscription,
+  type User,
+} from './state.ts';
 import { nextStamp } from './time.ts';
 
 type Body = Record<string, unknown>;
@@ -42,13 +52,71 @@ function fail(reply: FastifyReply, status: number, message: string): FastifyRepl
   return reply.code(status).send({ error, message });
 }
 
-function simUser(user: User) {
+/** A number from the body, clamped to [min, max]; `fallback` when absent or not a number. */
+function clamped(body: Body, key: string, fallback: number, min: number, max: number): number {
+  const value = body[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, value));
+}
+
+const OPTIONAL_TEXT = ['inviteeEmail', 'inviteeName', 'startTime', 'eventName', 'timezone'];
+
+/**
+ * The booking a control call asks for, or what is wrong with it. Texts are taken exactly as
+ * sent: any JSON string (NUL, lone surrogates, any script) must reach deliveries and listings.
+ */
+function bookInput(body: Body): BookInput | string {
+  for (const key of OPTIONAL_TEXT) {
+    if (body[key] !== undefined && typeof body[key] !== 'string') return `${key} must be a string`;
+  }
+  for (const key of ['durationMinutes', 'inviteeLimit']) {
+    const value = body[key];
+    if (value !== undefined && (typeof value !== 'number' || !(value > 0))) {
+      return `${key} must be a number > 0`;
+    }
+  }
+  if (body.groupEventUri !== undefined && typeof body.groupEventUri !== 'string') {
+    return 'groupEventUri must be a string';
+  }
+  const qas = body.questionsAndAnswers;
+  if (qas !== undefined) {
+    if (!Array.isArray(qas)) return 'questionsAndAnswers must be an array';
+    for (const [i, qa] of qas.entries()) {
+      const item = bodyOf(qa);
+      if (typeof item.question !== 'string' || typeof item.answer !== 'string') {
+        return `questionsAndAnswers[${i}] needs a string question and answer`;
+      }
+    }
+  }
+  return {
+    inviteeEmail: body.inviteeEmail as string | undefined,
+    inviteeName: body.inviteeName as string | undefined,
+    startTime: body.startTime as string | undefined,
+    durationMinutes: body.durationMinutes as number | undefined,
+    eventName: body.eventName as string | undefined,
+    groupEventUri: body.groupEventUri as string | undefined,
+    inviteeLimit: body.inviteeLimit as number | undefined,
+    timezone: body.timezone as string | undefined,
+    questionsAndAnswers: (qas as unknown[] | undefined)?.map((qa, position) => {
+      const item = bodyOf(qa);
+      return {
+        question: item.question as string,
+        answer: item.answer as string,
+        position: typeof item.position === 'number' ? item.position : position,
+      };
+    }),
+  };
+}
+
+function simUser(user: User): SimUserState {
   return {
     uri: user.uri,
     organizationUri: user.organizationUri,
     email: user.email,
     name: user.name,
     plan: user.plan,
+    role: user.role,
+    formerOrganizationUris: [...user.formerOrganizationUris],
   };
 }
 
@@ -59,6 +127,14 @@ function simSubscription(subscription: Subscription): SimSubscription {
     foreign: subscription.foreign,
     signing_key: subscription.signingKey,
   };
+}
+
+function latencyOf(settings: Settings) {
+  return { latencyMs: settings.latencyMs, latencyJitterMs: settings.latencyJitterMs };
+}
+
+function plansOf(settings: Settings) {
+  return { freePlanWebhooks: settings.freePlanWebhooks };
 }
 
 export function controlRoutes(context: SimContext) {
@@ -78,6 +154,9 @@ export function controlRoutes(context: SimContext) {
   return async function register(app: FastifyInstance) {
     app.post('/_sim/users', async (request, reply) => {
       const body = bodyOf(request.body);
+      if (body.plan !== undefined && body.plan !== 'paid' && body.plan !== 'free') {
+        return fail(reply, 400, 'plan must be paid or free');
+      }
       const input: CreateUserInput = {
         name: text(body, 'name'),
         email: text(body, 'email'),
@@ -93,6 +172,35 @@ export function controlRoutes(context: SimContext) {
         personalAccessToken: created.personalAccessToken,
       };
       return reply.code(201).send(user);
+    });
+
+    app.post('/_sim/users/bulk', async (request, reply) => {
+      const body = bodyOf(request.body);
+      const seeded = await seedUsers(state, options.now, options, {
+        count: body.count as number,
+        plan: body.plan as BulkUsersInput['plan'],
+        eventsPerUser: body.eventsPerUser as number | undefined,
+        tokens: body.tokens as BulkUsersInput['tokens'],
+        webhookUrl: body.webhookUrl as string | undefined,
+        webhookEvents: Array.isArray(body.webhookEvents)
+          ? body.webhookEvents.map(String)
+          : undefined,
+        signingKey: text(body, 'signingKey'),
+      });
+      if (!seeded.ok) return fail(reply, seeded.status, seeded.message);
+      return reply.code(201).send(seeded.value);
+    });
+
+    app.post('/_sim/users/move', async (request, reply) => {
+      const body = bodyOf(request.body);
+      const moved = moveUser(
+        state,
+        options.now(),
+        text(body, 'userUri') ?? '',
+        text(body, 'organization'),
+      );
+      if (!moved.ok) return fail(reply, moved.status, moved.message);
+      return simUser(moved.user);
     });
 
     app.post('/_sim/tokens', async (request, reply) => {
@@ -114,10 +222,9 @@ export function controlRoutes(context: SimContext) {
 
     app.post('/_sim/book', async (request, reply) => {
       const body = bodyOf(request.body);
-      return apply(
-        reply,
-        book(state, options.now(), text(body, 'userUri') ?? '', body as BookInput),
-      );
+      const input = bookInput(body);
+      if (typeof input === 'string') return fail(reply, 400, input);
+      return apply(reply, book(state, options.now(), text(body, 'userUri') ?? '', input));
     });
 
     app.post('/_sim/cancel', async (request, reply) => {
@@ -154,12 +261,41 @@ export function controlRoutes(context: SimContext) {
         reorder: body.reorder === true,
         delayMs: typeof body.delayMs === 'number' ? Math.max(0, body.delayMs) : NO_FAULTS.delayMs,
         drop: body.drop === true,
-        apiErrorRate:
-          typeof body.apiErrorRate === 'number' ? Math.min(1, Math.max(0, body.apiErrorRate)) : 0,
+        apiErrorRate: clamped(body, 'apiErrorRate', 0, 0, 1),
         tokenEndpointDown: body.tokenEndpointDown === true,
+        rateLimitRate: clamped(body, 'rateLimitRate', 0, 0, 1),
+        rateLimitResetSeconds: Math.round(
+          clamped(body, 'rateLimitResetSeconds', NO_FAULTS.rateLimitResetSeconds, 1, 3600),
+        ),
       };
       state.faults = faults;
       return faults;
+    });
+
+    app.get('/_sim/latency', async () => latencyOf(state.settings));
+
+    app.put('/_sim/latency', async (request, reply) => {
+      const body = bodyOf(request.body);
+      for (const key of ['latencyMs', 'latencyJitterMs']) {
+        const value = body[key];
+        if (value !== undefined && (typeof value !== 'number' || !(value >= 0))) {
+          return fail(reply, 400, `${key} must be a number of ms >= 0`);
+        }
+      }
+      state.settings.latencyMs = (body.latencyMs as number | undefined) ?? 0;
+      state.settings.latencyJitterMs = (body.latencyJitterMs as number | undefined) ?? 0;
+      return latencyOf(state.settings);
+    });
+
+    app.get('/_sim/plans', async () => plansOf(state.settings));
+
+    app.put('/_sim/plans', async (request, reply) => {
+      const { freePlanWebhooks } = bodyOf(request.body);
+      if (freePlanWebhooks !== 'allowed' && freePlanWebhooks !== 'refused') {
+        return fail(reply, 400, 'freePlanWebhooks must be allowed or refused');
+      }
+      state.settings.freePlanWebhooks = freePlanWebhooks;
+      return plansOf(state.settings);
     });
 
     app.post('/_sim/revoke-tokens', async (request, reply) => {
@@ -175,9 +311,13 @@ export function controlRoutes(context: SimContext) {
       return {};
     });
 
-    app.get('/_sim/subscriptions', async () =>
-      [...state.subscriptions.values()].map(simSubscription),
-    );
+    app.get('/_sim/subscriptions', async (request) => {
+      const uri = (request.query as Record<string, string | undefined>).userUri;
+      const all = uri
+        ? state.subscriptions.filed('user', canonicalUri(uri))
+        : state.subscriptions.values();
+      return [...all].map(simSubscription);
+    });
 
     app.post('/_sim/subscriptions/state', async (request, reply) => {
       const body = bodyOf(request.body);
@@ -219,6 +359,7 @@ export function controlRoutes(context: SimContext) {
         userUri: user.uri,
         groupUri: null,
         creatorUri: user.uri,
+        createdWith: 'personal',
         signingKey: text(body, 'signingKey') ?? null,
         state: 'active',
         retryStartedAtMs: null,
@@ -260,7 +401,7 @@ export function controlRoutes(context: SimContext) {
 
     app.post('/_sim/reset', async () => {
       dispatcher.clear();
-      clearState(state);
+      clearState(state, initialSettings(options));
       return {};
     });
   };

@@ -2,7 +2,7 @@
 // exponential retries, `retry_started_at`, and disabling after a window of failures.
 import type { ResolvedOptions } from './options.ts';
 import { signWebhook } from './signature.ts';
-import type { SimState, Subscription } from './state.ts';
+import { hookOwnerKey, type SimState, type Subscription } from './state.ts';
 import { calendlyTime, nextStamp } from './time.ts';
 
 export interface WebhookChange {
@@ -20,7 +20,8 @@ export interface DeliveryRecord {
   event: string;
   attempt: number;
   at: string;
-  outcome: 'delivered' | 'failed' | 'dropped';
+  /** 'gone': the receiver answered 410, so the subscription was deleted and is not retried. */
+  outcome: 'delivered' | 'failed' | 'gone' | 'dropped';
   /** The receiver's HTTP status, or null when it never answered. */
   status: number | null;
   error: string | null;
@@ -59,18 +60,32 @@ interface Timer {
 
 const MAX_BACKOFF_DOUBLINGS = 6;
 
+/**
+ * Whether a change goes to a subscription: active, subscribed to the event, and in the event's
+ * organization (user scope: hosted by the subscription's user). A user who moved to another
+ * organization keeps the old organization's subscriptions; they hear of the old events only.
+ */
 export function matches(subscription: Subscription, change: WebhookChange): boolean {
   if (subscription.state !== 'active' || !subscription.events.includes(change.event)) return false;
+  if (subscription.organizationUri !== change.organizationUri) return false;
   if (subscription.scope === 'user') return subscription.userUri === change.hostUri;
-  if (subscription.scope === 'organization') {
-    return subscription.organizationUri === change.organizationUri;
-  }
-  return false;
+  return subscription.scope === 'organization';
+}
+
+/** The subscriptions a change may go to, found by key rather than by scanning them all. */
+function candidates(state: SimState, change: WebhookChange): Iterable<Subscription> {
+  const { organizationUri, hostUri } = change;
+  return [
+    ...state.subscriptions.filed('owner', hookOwnerKey(organizationUri, 'user', hostUri)),
+    ...state.subscriptions.filed('owner', hookOwnerKey(organizationUri, 'organization', null)),
+  ];
 }
 
 export function createDispatcher(state: SimState, options: ResolvedOptions): Dispatcher {
   const records: DeliveryRecord[] = [];
+  const recordsBySubscription = new Map<string, DeliveryRecord[]>();
   const timers = new Set<Timer>();
+  const timersBySubscription = new Map<string, Set<Timer>>();
   const closing = new AbortController();
   let running = 0;
 
@@ -79,7 +94,7 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
       dueAt: performance.now() + delayMs,
       subscriptionUri,
       handle: setTimeout(() => {
-        timers.delete(timer);
+        unlist(timer);
         running += 1;
         run().finally(() => {
           running -= 1;
@@ -87,11 +102,44 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
       }, delayMs),
     };
     timers.add(timer);
+    if (subscriptionUri !== null) {
+      let owned = timersBySubscription.get(subscriptionUri);
+      if (!owned) {
+        owned = new Set();
+        timersBySubscription.set(subscriptionUri, owned);
+      }
+      owned.add(timer);
+    }
+  }
+
+  function unlist(timer: Timer) {
+    timers.delete(timer);
+    if (timer.subscriptionUri === null) return;
+    const owned = timersBySubscription.get(timer.subscriptionUri);
+    owned?.delete(timer);
+    if (owned?.size === 0) timersBySubscription.delete(timer.subscriptionUri);
+  }
+
+  function record(entry: DeliveryRecord) {
+    records.push(entry);
+    const owned = recordsBySubscription.get(entry.subscriptionUri);
+    if (owned) owned.push(entry);
+    else recordsBySubscription.set(entry.subscriptionUri, [entry]);
   }
 
   function signingKey(subscription: Subscription): string {
-    if (options.signingKeyPolicy === 'app') return options.appSigningKey;
-    return subscription.signingKey ?? options.appSigningKey;
+    switch (options.signingKeyPolicy) {
+      case 'app':
+        return options.appSigningKey;
+      case 'subscription':
+        return subscription.signingKey ?? options.appSigningKey;
+      case 'token-kind':
+        // Calendly: an OAuth app's webhooks are signed with the app's key; a personal access
+        // token's subscription with the key given at creation.
+        return subscription.createdWith === 'oauth'
+          ? options.appSigningKey
+          : (subscription.signingKey ?? options.appSigningKey);
+    }
   }
 
   function disable(subscription: Subscription) {
@@ -129,13 +177,14 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
     }
     if (closing.signal.aborted) return;
     const ok = status !== null && status >= 200 && status < 300;
-    records.push({
+    const gone = status === 410;
+    record({
       subscriptionUri: subscription.uri,
       url: subscription.callbackUrl,
       event: message.event,
       attempt: attemptNumber,
       at: calendlyTime(options.now()),
-      outcome: ok ? 'delivered' : 'failed',
+      outcome: ok ? 'delivered' : gone ? 'gone' : 'failed',
       status,
       error: ok ? null : (error ?? `answered ${status}`),
       signature,
@@ -143,6 +192,15 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
     });
     if (ok) {
       subscription.retryStartedAtMs = null;
+      return;
+    }
+    if (gone) {
+      // Calendly deletes a subscription whose receiver answers 410, at once and for good.
+      if (state.subscriptions.get(subscription.uri) === subscription) {
+        state.subscriptions.delete(subscription.uri);
+        options.logger.warn(`subscription ${subscription.uri} deleted: its receiver answered 410`);
+      }
+      forget(subscription.uri);
       return;
     }
     const at = options.now();
@@ -156,20 +214,26 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
   }
 
   function forget(subscriptionUri: string) {
-    for (const timer of timers) {
-      if (timer.subscriptionUri === subscriptionUri) {
-        clearTimeout(timer.handle);
-        timers.delete(timer);
-      }
+    for (const timer of timersBySubscription.get(subscriptionUri) ?? []) {
+      clearTimeout(timer.handle);
+      unlist(timer);
     }
   }
 
   return {
     emit(changes) {
       const faults = state.faults;
-      for (const subscription of state.subscriptions.values()) {
-        const wanted = changes.filter((change) => matches(subscription, change));
-        if (wanted.length === 0) continue;
+      // The changes each subscription gets, in the order of `changes`.
+      const batches = new Map<Subscription, WebhookChange[]>();
+      for (const change of changes) {
+        for (const subscription of candidates(state, change)) {
+          if (!matches(subscription, change)) continue;
+          const batch = batches.get(subscription);
+          if (batch) batch.push(change);
+          else batches.set(subscription, [change]);
+        }
+      }
+      for (const [subscription, wanted] of batches) {
         let messages: Message[] = wanted.map((change) => ({
           subscription,
           event: change.event,
@@ -183,7 +247,7 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
         }));
         if (faults.drop) {
           for (const message of messages) {
-            records.push({
+            record({
               subscriptionUri: subscription.uri,
               url: subscription.callbackUrl,
               event: message.event,
@@ -208,7 +272,8 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
       }
     },
     deliveries(subscriptionUri) {
-      return records.filter((r) => !subscriptionUri || r.subscriptionUri === subscriptionUri);
+      if (subscriptionUri === undefined) return [...records];
+      return [...(recordsBySubscription.get(subscriptionUri) ?? [])];
     },
     async settle(horizonMs, timeoutMs) {
       const deadline = performance.now() + timeoutMs;
@@ -226,12 +291,15 @@ export function createDispatcher(state: SimState, options: ResolvedOptions): Dis
     clear() {
       for (const timer of timers) clearTimeout(timer.handle);
       timers.clear();
+      timersBySubscription.clear();
       records.length = 0;
+      recordsBySubscription.clear();
     },
     close() {
       closing.abort();
       for (const timer of timers) clearTimeout(timer.handle);
       timers.clear();
+      timersBySubscription.clear();
     },
   };
 }

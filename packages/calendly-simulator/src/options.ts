@@ -1,7 +1,11 @@
+import type { Settings } from './state.ts';
+
 export interface SimulatorLogger {
   info(...args: unknown[]): void;
   warn(...args: unknown[]): void;
 }
+
+export type SigningKeyPolicy = 'token-kind' | 'subscription' | 'app';
 
 export interface SimulatorOptions {
   /** Default '127.0.0.1'. */
@@ -15,11 +19,23 @@ export interface SimulatorOptions {
   /** The OAuth app's webhook signing key. Default 'sim-app-signing-key'. */
   appSigningKey?: string;
   /**
-   * Which key signs deliveries of a subscription created with its own `signing_key`.
-   * Calendly's docs leave open whether an OAuth app's key overrides it: 'subscription'
-   * (default) signs with the subscription's key when it has one, 'app' always with the app key.
+   * Which key signs a subscription's deliveries. 'token-kind' (default), as Calendly documents
+   * it: subscriptions created with an OAuth access token (one from `/oauth/token`) are signed
+   * with the app key, those created with a personal access token with their own `signing_key`
+   * (the app key when none was given). 'subscription' signs every subscription with its own key
+   * when it has one; 'app' always with the app key.
    */
-  signingKeyPolicy?: 'subscription' | 'app';
+  signingKeyPolicy?: SigningKeyPolicy;
+  /**
+   * Whether Free-plan users may create webhook subscriptions. 'allowed' (default): webhooks
+   * work on every plan since Calendly's 2026-11-03 release. 'refused': the older gate, a 403
+   * "Please upgrade to a paid Calendly account.". Also switchable at run time (`/_sim/plans`).
+   */
+  freePlanWebhooks?: 'allowed' | 'refused';
+  /** Delay added to every API and OAuth call, in ms (also `/_sim/latency`). Default 0. */
+  latencyMs?: number;
+  /** A uniform random extra delay of 0..latencyJitterMs on top of `latencyMs`. Default 0. */
+  latencyJitterMs?: number;
   /** Default 7200. */
   accessTokenLifetimeSeconds?: number;
   /** API requests per user per minute on paid plans. Default 500. */
@@ -36,7 +52,7 @@ export interface SimulatorOptions {
   retryBaseMs?: number;
   /** Epoch ms. Drives token expiry, rate-limit windows, timestamps, signature `t` and the disable window. */
   now?: () => number;
-  /** Source of randomness for the `apiErrorRate` fault. Default Math.random. */
+  /** Source of randomness for latency jitter and the rate faults. Default Math.random. */
   random?: () => number;
   logger?: SimulatorLogger | false;
 }
@@ -47,6 +63,14 @@ export type ResolvedOptions = Required<Omit<SimulatorOptions, 'logger'>> & {
 
 const silent: SimulatorLogger = { info() {}, warn() {} };
 
+function nonNegative(name: string, value: number | undefined): number {
+  if (value === undefined) return 0;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Error(`simulator option ${name} must be a number of ms >= 0, got ${value}`);
+  }
+  return value;
+}
+
 export function resolveOptions(options: SimulatorOptions = {}): ResolvedOptions {
   return {
     host: options.host ?? '127.0.0.1',
@@ -54,7 +78,10 @@ export function resolveOptions(options: SimulatorOptions = {}): ResolvedOptions 
     clientId: options.clientId ?? 'sim-client-id',
     clientSecret: options.clientSecret ?? 'sim-client-secret',
     appSigningKey: options.appSigningKey ?? 'sim-app-signing-key',
-    signingKeyPolicy: options.signingKeyPolicy ?? 'subscription',
+    signingKeyPolicy: options.signingKeyPolicy ?? 'token-kind',
+    freePlanWebhooks: options.freePlanWebhooks ?? 'allowed',
+    latencyMs: nonNegative('latencyMs', options.latencyMs),
+    latencyJitterMs: nonNegative('latencyJitterMs', options.latencyJitterMs),
     accessTokenLifetimeSeconds: options.accessTokenLifetimeSeconds ?? 7200,
     requestsPerMinute: options.requestsPerMinute ?? 500,
     freePlanRequestsPerMinute: options.freePlanRequestsPerMinute ?? 50,
@@ -65,5 +92,14 @@ export function resolveOptions(options: SimulatorOptions = {}): ResolvedOptions 
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
     logger: options.logger === false || options.logger === undefined ? silent : options.logger,
+  };
+}
+
+/** The run-time settings a fresh (or reset) simulator starts with. */
+export function initialSettings(options: ResolvedOptions): Settings {
+  return {
+    latencyMs: options.latencyMs,
+    latencyJitterMs: options.latencyJitterMs,
+    freePlanWebhooks: options.freePlanWebhooks,
   };
 }

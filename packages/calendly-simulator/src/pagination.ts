@@ -23,6 +23,15 @@ function decodeToken(token: string): number | null {
   return null;
 }
 
+/** Why a `count` parameter is refused, or null: Calendly takes a whole number from 1 to 100. */
+function countProblem(raw: string): string | null {
+  if (!/^-?\d+$/.test(raw)) return 'must be an integer';
+  const value = Number(raw);
+  if (value < 1) return 'must be greater than or equal to 1';
+  if (value > MAX_COUNT) return `must be less than or equal to ${MAX_COUNT}`;
+  return null;
+}
+
 export interface PageRequest {
   count: number;
   offset: number;
@@ -34,15 +43,9 @@ export function parsePageRequest(
   const details: ErrorDetail[] = [];
   let count = DEFAULT_COUNT;
   if (query.count !== undefined) {
-    const parsed = Number(query.count);
-    if (!/^\d+$/.test(query.count) || parsed < 1 || parsed > MAX_COUNT) {
-      details.push({
-        parameter: 'count',
-        message: `must be an integer between 1 and ${MAX_COUNT}`,
-      });
-    } else {
-      count = parsed;
-    }
+    const problem = countProblem(query.count);
+    if (problem) details.push({ parameter: 'count', message: problem });
+    else count = Number(query.count);
   }
   let offset = 0;
   if (query.page_token !== undefined && query.page_token !== '') {

@@ -1,12 +1,13 @@
 // `/scheduled_events` and their invitees: what a backfill lists when deliveries were lost.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { everIn } from './accounts.ts';
 import { authOf, hasScope } from './api-auth.ts';
 import { type ErrorDetail, invalidArgument, notFound, permissionDenied } from './api-errors.ts';
 import type { SimContext } from './context.ts';
 import { apiUri, canonicalUri } from './ids.ts';
 import { flatQuery, paginate, parsePageRequest, type Query } from './pagination.ts';
 import { inviteeResource, scheduledEventResource } from './resources.ts';
-import type { Invitee, ScheduledEvent } from './state.ts';
+import type { Invitee, ScheduledEvent, User } from './state.ts';
 
 const STATUSES = ['active', 'canceled'];
 
@@ -24,9 +25,31 @@ function parseTimeParam(query: Query, name: string, details: ErrorDetail[]): num
 export function scheduledEventRoutes(context: SimContext) {
   const { state } = context;
 
-  function visibleEvent(id: string, organizationUri: string): ScheduledEvent | undefined {
+  /**
+   * The event as the caller may see it: 'visible' in their current organization; 'former' when
+   * it belongs to an organization they left (they still host it or were in it), where Calendly
+   * shows the event in listings but refuses its invitees; otherwise 'hidden' (404).
+   */
+  function lookUpEvent(
+    id: string,
+    caller: User,
+  ): { access: 'visible' | 'former'; event: ScheduledEvent } | { access: 'hidden' } {
     const event = state.events.get(apiUri(`/scheduled_events/${id}`));
-    return event && event.organizationUri === organizationUri ? event : undefined;
+    if (!event) return { access: 'hidden' };
+    if (event.organizationUri === caller.organizationUri) return { access: 'visible', event };
+    if (event.hostUri === caller.uri || everIn(caller, event.organizationUri)) {
+      return { access: 'former', event };
+    }
+    return { access: 'hidden' };
+  }
+
+  /** The event whose invitees the caller asks for; null once a 404 or 403 has been sent. */
+  function inviteesEvent(id: string, caller: User, reply: FastifyReply): ScheduledEvent | null {
+    const found = lookUpEvent(id, caller);
+    if (found.access === 'visible') return found.event;
+    if (found.access === 'hidden') notFound(reply);
+    else permissionDenied(reply, 'You are not allowed to view this event');
+    return null;
   }
 
   return async function register(app: FastifyInstance) {
@@ -52,25 +75,34 @@ export function scheduledEventRoutes(context: SimContext) {
       if (details.length > 0 || !page.ok) return invalidArgument(reply, details);
 
       const caller = auth.user;
-      let hostUri: string | null = null;
-      if (query.user) {
-        hostUri = canonicalUri(query.user);
-        const host = state.users.get(hostUri);
-        if (!host || host.organizationUri !== caller.organizationUri)
-          return permissionDenied(reply);
-      }
+      let candidates: Iterable<ScheduledEvent>;
+      let organizationUri: string | null = null;
       if (query.organization) {
-        if (canonicalUri(query.organization) !== caller.organizationUri) {
-          return permissionDenied(reply);
-        }
+        organizationUri = canonicalUri(query.organization);
+        if (organizationUri !== caller.organizationUri) return permissionDenied(reply);
         // Listing a whole organization's events needs an admin; members list their own.
         if (!query.user && caller.role !== 'owner') return permissionDenied(reply);
       }
+      if (query.user) {
+        const hostUri = canonicalUri(query.user);
+        const host = state.users.get(hostUri);
+        if (!host || host.organizationUri !== caller.organizationUri) {
+          return permissionDenied(reply);
+        }
+        // With `user=` alone Calendly lists the user's events in every organization they
+        // are in or ever were in; with `organization=` too, that organization's only.
+        candidates = state.events.filed('host', hostUri);
+      } else if (organizationUri) {
+        candidates = state.events.filed('organization', organizationUri);
+      } else {
+        // Group listings: the simulator has no groups, so a group has no events.
+        candidates = [];
+      }
       const email = query.invitee_email?.toLowerCase();
-      const events = [...state.events.inOrganization(caller.organizationUri)]
+      const events = [...candidates]
         .filter(
           (event) =>
-            (hostUri === null || event.hostUri === hostUri) &&
+            (organizationUri === null || event.organizationUri === organizationUri) &&
             (query.status === undefined || event.status === query.status) &&
             (min === null || event.startMs >= min) &&
             (max === null || event.startMs < max) &&
@@ -89,9 +121,9 @@ export function scheduledEventRoutes(context: SimContext) {
     app.get<{ Params: { id: string } }>('/scheduled_events/:id', async (request, reply) => {
       const auth = authOf(request);
       if (!hasScope(reply, auth, 'scheduled_events:read')) return reply;
-      const event = visibleEvent(request.params.id, auth.user.organizationUri);
-      if (!event) return notFound(reply);
-      return { resource: scheduledEventResource(state, event) };
+      const found = lookUpEvent(request.params.id, auth.user);
+      if (found.access === 'hidden') return notFound(reply);
+      return { resource: scheduledEventResource(state, found.event) };
     });
 
     app.get<{ Params: { id: string } }>(
@@ -99,8 +131,8 @@ export function scheduledEventRoutes(context: SimContext) {
       async (request, reply) => {
         const auth = authOf(request);
         if (!hasScope(reply, auth, 'scheduled_events:read')) return reply;
-        const event = visibleEvent(request.params.id, auth.user.organizationUri);
-        if (!event) return notFound(reply);
+        const event = inviteesEvent(request.params.id, auth.user, reply);
+        if (!event) return reply;
         const query = flatQuery(request.query);
         const details: ErrorDetail[] = [];
         if (query.status !== undefined && !STATUSES.includes(query.status)) {
@@ -142,9 +174,10 @@ export function scheduledEventRoutes(context: SimContext) {
       async (request, reply) => {
         const auth = authOf(request);
         if (!hasScope(reply, auth, 'scheduled_events:read')) return reply;
-        const event = visibleEvent(request.params.id, auth.user.organizationUri);
-        const invitee = state.invitees.get(`${event?.uri}/invitees/${request.params.inviteeId}`);
-        if (!event || !invitee) return notFound(reply);
+        const event = inviteesEvent(request.params.id, auth.user, reply);
+        if (!event) return reply;
+        const invitee = state.invitees.get(`${event.uri}/invitees/${request.params.inviteeId}`);
+        if (!invitee) return notFound(reply);
         return { resource: inviteeResource(invitee) };
       },
     );

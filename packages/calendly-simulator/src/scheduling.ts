@@ -178,6 +178,33 @@ export function book(
   };
 }
 
+/**
+ * A booking recorded without any webhook (bulk seeding): one event with one invitee,
+ * 30 minutes from `startMs`, hosted by `host` in their current organization.
+ */
+export function seedBooking(
+  state: SimState,
+  host: User,
+  at: number,
+  input: { startMs: number; inviteeEmail: string; inviteeName: string },
+): ScheduledEvent {
+  const event = newEvent(state, host, at, {
+    name: '30 Minute Meeting',
+    startMs: input.startMs,
+    durationMs: 30 * 60_000,
+    eventTypeUri: apiUri(`/event_types/${uuid()}`),
+    limit: 1,
+  });
+  newInvitee(state, event, at, {
+    email: input.inviteeEmail,
+    name: input.inviteeName,
+    timezone: 'Europe/Berlin',
+    questionsAndAnswers: [],
+    oldInviteeUri: null,
+  });
+  return event;
+}
+
 /** Cancels an invitee; the event is canceled with its last active invitee, not before. */
 function cancelInvitee(
   state: SimState,

@@ -1,7 +1,7 @@
 import { buildSimulatorApp } from './app.ts';
 import { createSimulatorControl, type SimulatorControl } from './control-client.ts';
 import { createDispatcher } from './delivery.ts';
-import { resolveOptions, type SimulatorOptions } from './options.ts';
+import { initialSettings, resolveOptions, type SimulatorOptions } from './options.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 import { createState } from './state.ts';
 
@@ -15,7 +15,11 @@ export interface Simulator {
 
 export async function startSimulator(input: SimulatorOptions = {}): Promise<Simulator> {
   const options = resolveOptions(input);
-  const state = createState(createRateLimiter(options.now), createRateLimiter(options.now));
+  const state = createState(
+    createRateLimiter(options.now),
+    createRateLimiter(options.now),
+    initialSettings(options),
+  );
   const dispatcher = createDispatcher(state, options);
   const app = buildSimulatorApp({ state, options, dispatcher });
   await app.listen({ host: options.host, port: options.port });

@@ -12,7 +12,7 @@ import type { SimContext } from './context.ts';
 import { apiUri, canonicalUri, uuid } from './ids.ts';
 import { flatQuery, paginate, parsePageRequest } from './pagination.ts';
 import { subscriptionResource } from './resources.ts';
-import { type Subscription, WEBHOOK_EVENTS } from './state.ts';
+import { hookOwnerKey, type Subscription, type Subscriptions, WEBHOOK_EVENTS } from './state.ts';
 
 const SCOPES = ['user', 'organization', 'group'] as const;
 type SubscriptionScope = (typeof SCOPES)[number];
@@ -26,21 +26,24 @@ function nonEmptyString(value: unknown): value is string {
 }
 
 /**
- * Calendly does not document what makes two subscriptions "the same" (409). The simulator's
- * rule: the same callback URL in the same organization, scope and (for user scope) user.
+ * Calendly's documented conflict: in one organization, user-scoped subscriptions of the same
+ * user cannot share a callback URL (409), whatever their state (a disabled one still blocks
+ * until it is deleted). Organization- and group-scoped subscriptions never conflict.
  */
-export function sameHook(
-  a: Pick<Subscription, 'callbackUrl' | 'organizationUri' | 'scope' | 'userUri' | 'groupUri'>,
-  b: Pick<Subscription, 'callbackUrl' | 'organizationUri' | 'scope' | 'userUri' | 'groupUri'>,
-): boolean {
-  return (
-    a.callbackUrl === b.callbackUrl &&
-    a.organizationUri === b.organizationUri &&
-    a.scope === b.scope &&
-    a.userUri === b.userUri &&
-    a.groupUri === b.groupUri
-  );
+export function conflictingHook(
+  subscriptions: Subscriptions,
+  candidate: Pick<Subscription, 'callbackUrl' | 'organizationUri' | 'scope' | 'userUri'>,
+): Subscription | undefined {
+  if (candidate.scope !== 'user') return undefined;
+  const key = hookOwnerKey(candidate.organizationUri, 'user', candidate.userUri);
+  for (const existing of subscriptions.filed('owner', key)) {
+    if (existing.callbackUrl === candidate.callbackUrl) return existing;
+  }
+  return undefined;
 }
+
+/** Calendly's refusal under the older plan gate (`freePlanWebhooks: 'refused'`). */
+export const FREE_PLAN_REFUSAL = 'Please upgrade to a paid Calendly account.';
 
 export function webhookSubscriptionRoutes(context: SimContext) {
   const { state, options, dispatcher } = context;
@@ -96,8 +99,8 @@ export function webhookSubscriptionRoutes(context: SimContext) {
         return invalidArgument(reply, details);
       }
 
-      if (auth.user.plan === 'free') {
-        return permissionDenied(reply, 'Please upgrade your Calendly account to Standard');
+      if (auth.user.plan === 'free' && state.settings.freePlanWebhooks === 'refused') {
+        return permissionDenied(reply, FREE_PLAN_REFUSAL);
       }
       const userUri = scope === 'user' && typeof user === 'string' ? canonicalUri(user) : null;
       if (scope === 'user' && userUri !== auth.user.uri) return permissionDenied(reply);
@@ -111,16 +114,15 @@ export function webhookSubscriptionRoutes(context: SimContext) {
         userUri,
         groupUri: scope === 'group' && typeof group === 'string' ? canonicalUri(group) : null,
       };
-      for (const existing of state.subscriptions.inOrganization(candidate.organizationUri)) {
-        if (sameHook(existing, candidate)) {
-          return sendApiError(reply, 409, 'Already Exists', 'Hook with this url already exists');
-        }
+      if (conflictingHook(state.subscriptions, candidate)) {
+        return sendApiError(reply, 409, 'Already Exists', 'Hook with this url already exists');
       }
       const subscription: Subscription = {
         ...candidate,
         uri: apiUri(`/webhook_subscriptions/${uuid()}`),
         events: [...new Set(events as string[])],
         creatorUri: auth.user.uri,
+        createdWith: auth.grant.kind,
         signingKey: typeof signingKey === 'string' && signingKey !== '' ? signingKey : null,
         state: 'active',
         retryStartedAtMs: null,
@@ -155,15 +157,10 @@ export function webhookSubscriptionRoutes(context: SimContext) {
       const organizationUri = canonicalUri(query.organization ?? '');
       if (organizationUri !== auth.user.organizationUri) return permissionDenied(reply);
 
-      const userUri = query.user ? canonicalUri(query.user) : null;
-      const groupUri = query.group ? canonicalUri(query.group) : null;
-      const matching = [...state.subscriptions.inOrganization(organizationUri)]
-        .filter(
-          (s) =>
-            s.scope === query.scope &&
-            (s.scope !== 'user' || s.userUri === userUri) &&
-            (s.scope !== 'group' || s.groupUri === groupUri),
-        )
+      const scope = query.scope as SubscriptionScope;
+      const owner = scope === 'user' ? query.user : scope === 'group' ? query.group : undefined;
+      const key = hookOwnerKey(organizationUri, scope, owner ? canonicalUri(owner) : null);
+      const matching = [...state.subscriptions.filed('owner', key)]
         .sort((a, b) => a.createdAtMs - b.createdAtMs)
         .map(subscriptionResource);
       return paginate(matching, page.page, '/webhook_subscriptions', query);

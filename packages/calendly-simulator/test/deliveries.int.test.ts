@@ -1,4 +1,4 @@
-// Proves webhook deliveries: signed envelopes with embedded events, reschedule pairs, group cancels, no-shows, disabling and faults.
+// Proves webhook deliveries: signing keys by token kind, embedded events, reschedule pairs, group cancels, no-shows, 410, disabling and faults.
 import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -7,7 +7,7 @@ import {
   type SimulatorOptions,
   startSimulator,
 } from '../src/index.ts';
-import { api, pathOf } from './api.ts';
+import { api, pathOf, postForm } from './api.ts';
 import { eventually } from './eventually.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
 
@@ -39,8 +39,12 @@ afterEach(async () => {
   await receiver.close();
 });
 
-async function subscribe(path: string, signingKey?: string): Promise<string> {
-  const answer = await api(sim.url, host.personalAccessToken, '/webhook_subscriptions', {
+async function subscribe(
+  path: string,
+  signingKey?: string,
+  token = host.personalAccessToken,
+): Promise<string> {
+  const answer = await api(sim.url, token, '/webhook_subscriptions', {
     method: 'POST',
     json: {
       url: `${receiver.url}${path}`,
@@ -137,7 +141,58 @@ describe('signing', () => {
     const [delivery] = receiver.received;
     expect(verify(delivery!.signature, delivery!.body, 'app-key')).toBe(true);
   });
+
+  it('signs a personal-token subscription without a key with the app key', async () => {
+    await setUp({ appSigningKey: 'app-key' });
+    await subscribe('/no-key');
+    await sim.control.book(host.uri);
+    await settle();
+    const [delivery] = receiver.received;
+    expect(verify(delivery!.signature, delivery!.body, 'app-key')).toBe(true);
+  });
+
+  it('signs a subscription made with an OAuth access token with the app key by default', async () => {
+    await setUp({ appSigningKey: 'app-key' });
+    const oauth = await oauthToken(host.uri);
+    await subscribe('/oauth', 'hook-key', oauth);
+    await sim.control.book(host.uri);
+    await settle();
+    const [delivery] = receiver.received;
+    expect(verify(delivery!.signature, delivery!.body, 'app-key')).toBe(true);
+    expect(verify(delivery!.signature, delivery!.body, 'hook-key')).toBe(false);
+  });
+
+  it('signs it with its own key under the subscription policy', async () => {
+    await setUp({ appSigningKey: 'app-key', signingKeyPolicy: 'subscription' });
+    const oauth = await oauthToken(host.uri);
+    await subscribe('/oauth', 'hook-key', oauth);
+    await sim.control.book(host.uri);
+    await settle();
+    const [delivery] = receiver.received;
+    expect(verify(delivery!.signature, delivery!.body, 'hook-key')).toBe(true);
+  });
 });
+
+/** An access token from `/oauth/token`, by the authorization-code flow a browser would run. */
+async function oauthToken(userUri: string): Promise<string> {
+  const redirect = 'http://127.0.0.1:9/callback';
+  const authorize = new URL('/oauth/authorize', sim.url);
+  authorize.search = new URLSearchParams({
+    client_id: 'sim-client-id',
+    response_type: 'code',
+    redirect_uri: redirect,
+    sim_user: userUri,
+  }).toString();
+  const location = (await fetch(authorize, { redirect: 'manual' })).headers.get('location');
+  const code = new URL(location ?? '').searchParams.get('code') ?? '';
+  const tokens = await postForm(
+    `${sim.url}/oauth/token`,
+    { grant_type: 'authorization_code', code, redirect_uri: redirect },
+    { id: 'sim-client-id', secret: 'sim-client-secret' },
+  );
+  expect(tokens.status).toBe(200);
+  return String(tokens.body.access_token);
+}
 
 describe('changes', () => {
   it('sends a reschedule as a canceled/created pair linking old and new invitee', async () => {
@@ -248,6 +303,64 @@ describe('failing receivers', () => {
     await sim.control.book(host.uri);
     await settle();
     expect(receiver.received.length).toBe(before);
+  });
+
+  it('deletes the subscription at once when the receiver answers 410, without retrying', async () => {
+    await setUp({ disableAfterSeconds: 60 });
+    const gone = await subscribe('/gone');
+    const failing = await subscribe('/failing');
+    receiver.answerWith(410, '/gone');
+    receiver.answerWith(500, '/failing');
+    await sim.control.book(host.uri);
+    await eventually(
+      async () => (await sim.control.deliveries({ subscriptionUri: failing })).length >= 2,
+      { what: 'a retry of the failing subscription' },
+    );
+
+    expect(await sim.control.deliveries({ subscriptionUri: gone })).toMatchObject([
+      { outcome: 'gone', status: 410, attempt: 1 },
+    ]);
+    const answer = await api(sim.url, host.personalAccessToken, pathOf(gone));
+    expect(answer.status).toBe(404);
+    expect((await sim.control.subscriptions()).map((s) => s.uri)).toEqual([failing]);
+    receiver.answerWith(200, '/failing');
+    await settle();
+    expect((await sim.control.deliveries({ subscriptionUri: gone })).length).toBe(1);
+    expect((await sim.control.deliveries({ subscriptionUri: failing })).at(-1)).toMatchObject({
+      outcome: 'delivered',
+    });
+
+    // A new subscription with the same url can be made at once, and later bookings go to it.
+    receiver.answerWith(200);
+    await subscribe('/gone');
+    const before = receiver.received.length;
+    await sim.control.book(host.uri);
+    await settle();
+    expect(
+      receiver.received
+        .slice(before)
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual(['/failing', '/gone']);
+  });
+
+  it('keeps retrying other 4xx answers', async () => {
+    await setUp({ disableAfterSeconds: 60 });
+    const uri = await subscribe('/h');
+    receiver.answerWith(404);
+    await sim.control.book(host.uri);
+    await eventually(async () => (await sim.control.deliveries()).length >= 2, {
+      what: 'a retry',
+    });
+    receiver.answerWith(200);
+    await settle();
+    const attempts = await sim.control.deliveries({ subscriptionUri: uri });
+    expect(attempts.slice(0, 2)).toMatchObject([
+      { outcome: 'failed', status: 404, attempt: 1 },
+      { outcome: 'failed', status: 404, attempt: 2 },
+    ]);
+    expect(attempts.at(-1)).toMatchObject({ outcome: 'delivered' });
+    expect((await sim.control.subscriptions()).map((s) => s.uri)).toEqual([uri]);
   });
 
   it('clears retry_started_at once a delivery succeeds', async () => {

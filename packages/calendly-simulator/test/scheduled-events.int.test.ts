@@ -109,3 +109,56 @@ describe('GET /scheduled_events/{uuid} and its invitees', () => {
     expect(answer).toMatchObject({ status: 404, body: { title: 'Resource Not Found' } });
   });
 });
+
+describe('count on every list endpoint', () => {
+  const cases: [string, string][] = [
+    ['101', 'must be less than or equal to 100'],
+    ['1000', 'must be less than or equal to 100'],
+    ['0', 'must be greater than or equal to 1'],
+    ['-3', 'must be greater than or equal to 1'],
+    ['abc', 'must be an integer'],
+    ['1.5', 'must be an integer'],
+    ['', 'must be an integer'],
+  ];
+
+  function listPaths(): string[] {
+    const user = encodeURIComponent(host.uri);
+    const org = encodeURIComponent(host.organizationUri);
+    return [
+      `/scheduled_events?user=${user}`,
+      `${pathOf(booked[1]!.eventUri)}/invitees?status=active`,
+      `/webhook_subscriptions?organization=${org}&scope=user&user=${user}`,
+    ];
+  }
+
+  it('answers 400 Invalid Argument naming count when it is not 1 to 100', async () => {
+    for (const path of listPaths()) {
+      for (const [count, message] of cases) {
+        const answer = await api(
+          sim.url,
+          host.personalAccessToken,
+          `${path}&count=${encodeURIComponent(count)}`,
+        );
+        expect({ path, count, status: answer.status, body: answer.body }).toEqual({
+          path,
+          count,
+          status: 400,
+          body: {
+            title: 'Invalid Argument',
+            message: expect.any(String),
+            details: [{ parameter: 'count', message }],
+          },
+        });
+      }
+    }
+  });
+
+  it('takes 100 and 1', async () => {
+    for (const path of listPaths()) {
+      for (const count of ['100', '1']) {
+        const answer = await api(sim.url, host.personalAccessToken, `${path}&count=${count}`);
+        expect({ path, status: answer.status }).toEqual({ path, status: 200 });
+      }
+    }
+  });
+});

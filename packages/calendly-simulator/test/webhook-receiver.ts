@@ -13,14 +13,15 @@ export interface ReceivedDelivery {
 export interface WebhookReceiver {
   url: string;
   received: ReceivedDelivery[];
-  /** The status every later delivery gets. */
-  answerWith(status: number): void;
+  /** The status every later delivery gets (to `path` only, when given). */
+  answerWith(status: number, path?: string): void;
   close(): Promise<void>;
 }
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const received: ReceivedDelivery[] = [];
   let status = 200;
+  const byPath = new Map<string, number>();
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -31,7 +32,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         contentType: String(request.headers['content-type'] ?? ''),
         body: Buffer.concat(chunks).toString('utf8'),
       });
-      response.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+      const answer = byPath.get(request.url ?? '') ?? status;
+      response.writeHead(answer, { 'content-type': 'application/json' }).end('{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -39,8 +41,11 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   return {
     url: `http://127.0.0.1:${port}`,
     received,
-    answerWith(next) {
-      status = next;
+    answerWith(next, path) {
+      if (path === undefined) {
+        status = next;
+        byPath.clear();
+      } else byPath.set(path, next);
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-// Proves /webhook_subscriptions follows Calendly's rules: shapes, pagination, 409, plan, scope and validation errors.
+// Proves /webhook_subscriptions follows Calendly's rules: shapes, pagination, 409 per user, plans, scopes and validation errors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimUser, type Simulator, startSimulator } from '../src/index.ts';
 import { type Answer, api, pathOf } from './api.ts';
@@ -67,17 +67,92 @@ describe('POST /webhook_subscriptions', () => {
     });
   });
 
-  it('refuses free-plan users with 403 upgrade', async () => {
-    const free = await sim.control.createUser({ plan: 'free' });
-    expect(await create(free.personalAccessToken, userHook(free, 'https://a.test/free'))).toEqual(
-      expect.objectContaining({
-        status: 403,
-        body: {
-          title: 'Permission Denied',
-          message: 'Please upgrade your Calendly account to Standard',
-        },
-      }),
+  it('lets other users, other urls and organization scope share or reuse a url', async () => {
+    const url = 'https://a.test/h/shared';
+    const colleague = await sim.control.createUser({ organization: owner.organizationUri });
+    expect((await create(owner.personalAccessToken, userHook(owner, url))).status).toBe(201);
+    expect((await create(colleague.personalAccessToken, userHook(colleague, url))).status).toBe(
+      201,
     );
+    expect((await create(owner.personalAccessToken, userHook(owner, `${url}/other`))).status).toBe(
+      201,
+    );
+    const orgHook = {
+      url,
+      events: ['invitee.created'],
+      organization: owner.organizationUri,
+      scope: 'organization',
+    };
+    expect((await create(owner.personalAccessToken, orgHook)).status).toBe(201);
+    expect((await create(owner.personalAccessToken, orgHook)).status).toBe(201);
+  });
+
+  it('still answers 409 while the same url of the same user is disabled', async () => {
+    const hook = userHook(owner, 'https://a.test/h/disabled');
+    const first = await create(owner.personalAccessToken, hook);
+    await sim.control.setSubscriptionState(
+      String((first.body.resource as { uri: string }).uri),
+      'disabled',
+    );
+    expect((await create(owner.personalAccessToken, hook)).status).toBe(409);
+  });
+
+  it('lets free-plan users subscribe by default, as Calendly does since 2026-11-03', async () => {
+    const free = await sim.control.createUser({ plan: 'free' });
+    const answer = await create(free.personalAccessToken, userHook(free, 'https://a.test/free'));
+    expect(answer.status).toBe(201);
+  });
+
+  it('refuses free-plan users with 403 upgrade while the old gate is switched on', async () => {
+    const free = await sim.control.createUser({ plan: 'free' });
+    expect(await sim.control.plans({ freePlanWebhooks: 'refused' })).toEqual({
+      freePlanWebhooks: 'refused',
+    });
+    try {
+      expect(
+        await create(free.personalAccessToken, userHook(free, 'https://a.test/free-gate')),
+      ).toEqual(
+        expect.objectContaining({
+          status: 403,
+          body: {
+            title: 'Permission Denied',
+            message: 'Please upgrade to a paid Calendly account.',
+          },
+        }),
+      );
+      // Paid users are not concerned.
+      const paid = await create(owner.personalAccessToken, userHook(owner, 'https://a.test/paid'));
+      expect(paid.status).toBe(201);
+    } finally {
+      await sim.control.plans({ freePlanWebhooks: 'allowed' });
+    }
+    expect(
+      (await create(free.personalAccessToken, userHook(free, 'https://a.test/free-gate'))).status,
+    ).toBe(201);
+  });
+
+  it('refuses free-plan users from the start with the freePlanWebhooks option', async () => {
+    const gated = await startSimulator({ freePlanWebhooks: 'refused' });
+    try {
+      const free = await gated.control.createUser({ plan: 'free' });
+      const answer = await api(gated.url, free.personalAccessToken, '/webhook_subscriptions', {
+        method: 'POST',
+        json: userHook(free, 'https://a.test/free-option'),
+      });
+      expect(answer).toMatchObject({
+        status: 403,
+        body: { message: 'Please upgrade to a paid Calendly account.' },
+      });
+      await gated.control.reset();
+      const again = await gated.control.createUser({ plan: 'free' });
+      const after = await api(gated.url, again.personalAccessToken, '/webhook_subscriptions', {
+        method: 'POST',
+        json: userHook(again, 'https://a.test/free-option'),
+      });
+      expect(after.status).toBe(403);
+    } finally {
+      await gated.close();
+    }
   });
 
   it('refuses a user-scoped subscription for another user with 403', async () => {
@@ -89,10 +164,56 @@ describe('POST /webhook_subscriptions', () => {
     expect(answer).toMatchObject({ status: 403, body: { title: 'Permission Denied' } });
   });
 
-  it('refuses without the webhooks:write scope', async () => {
+  it('answers 403 Insufficient scope naming the scope each endpoint needs', async () => {
     const reader = await sim.control.createUser({ scopes: ['users:read', 'webhooks:read'] });
     const answer = await create(reader.personalAccessToken, userHook(reader, 'https://a.test/r'));
-    expect(answer).toMatchObject({ status: 403, body: { title: 'Permission Denied' } });
+    expect(answer).toEqual(
+      expect.objectContaining({
+        status: 403,
+        body: {
+          title: 'Insufficient scope',
+          message: expect.stringContaining('webhooks:write'),
+          required_scopes: ['webhooks:write'],
+        },
+      }),
+    );
+    const listing = new URLSearchParams({
+      organization: reader.organizationUri,
+      scope: 'user',
+      user: reader.uri,
+    });
+    const listed = await api(
+      sim.url,
+      reader.personalAccessToken,
+      `/webhook_subscriptions?${listing}`,
+    );
+    expect(listed.status).toBe(200);
+
+    const blind = await sim.control.createUser({ scopes: ['webhooks:write'] });
+    expect(await api(sim.url, blind.personalAccessToken, '/users/me')).toMatchObject({
+      status: 403,
+      body: { title: 'Insufficient scope', required_scopes: ['users:read'] },
+    });
+    expect(
+      await api(sim.url, blind.personalAccessToken, `/scheduled_events?user=${blind.uri}`),
+    ).toMatchObject({
+      status: 403,
+      body: { title: 'Insufficient scope', required_scopes: ['scheduled_events:read'] },
+    });
+    // webhooks:write implies reading them.
+    const written = await api(
+      sim.url,
+      blind.personalAccessToken,
+      `/webhook_subscriptions?${new URLSearchParams({ organization: blind.organizationUri, scope: 'user', user: blind.uri })}`,
+    );
+    expect(written.status).toBe(200);
+    const none = await sim.control.createUser({ scopes: ['users:read'] });
+    const unlisted = await api(
+      sim.url,
+      none.personalAccessToken,
+      `/webhook_subscriptions?${new URLSearchParams({ organization: none.organizationUri, scope: 'user', user: none.uri })}`,
+    );
+    expect(unlisted).toMatchObject({ status: 403, body: { required_scopes: ['webhooks:read'] } });
   });
 
   it('answers 400 naming each invalid parameter', async () => {

@@ -209,6 +209,8 @@ describe('API errors', () => {
     const unauthenticated = await failure(s.client.getCurrentUser('not-a-real-token'));
     expect(unauthenticated.kind).toBe('unauthenticated');
 
+    // Calendly's older plan gate, the 403 a client must still classify.
+    await s.sim.control.plans({ freePlanWebhooks: 'refused' });
     const free = await paidUser(s, 'free');
     const forbidden = await failure(
       s.client.createWebhookSubscription(free.personalAccessToken, {
@@ -219,7 +221,7 @@ describe('API errors', () => {
       }),
     );
     expect(forbidden.kind).toBe('forbidden');
-    expect(forbidden.message).toContain('Please upgrade your Calendly account to Standard');
+    expect(forbidden.message).toContain('Please upgrade to a paid Calendly account.');
 
     const missing = await failure(
       s.client.getWebhookSubscription(
@@ -253,7 +255,7 @@ describe('API errors', () => {
       errorBody: { title: 'Invalid Argument', details: expect.any(Array) },
     });
     expect(s.logs[2]?.obj.errorBody).toMatchObject({
-      message: 'Please upgrade your Calendly account to Standard',
+      message: 'Please upgrade to a paid Calendly account.',
     });
     s.secrets.add('not-a-real-token');
     expectNoSecretsLogged(s);
