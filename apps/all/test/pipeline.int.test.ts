@@ -104,7 +104,11 @@ async function meetingsOf(userId: string) {
   });
   expect(response.statusCode).toBe(200);
   return response.json() as {
-    meetings: { calendlyEventUri: string; name: string; invitees: { email: string }[] }[];
+    meetings: {
+      calendlyEventUri: string;
+      name: string;
+      invitees: { email: string; name: string }[];
+    }[];
     nextCursor: string | null;
   };
 }
@@ -213,54 +217,54 @@ describe('webhook path', () => {
   });
 });
 
-describe('a batch job with a delivery the database refuses', () => {
-  it('lands the others once, retries, and fails naming the refused one without its data', async () => {
+describe('a batch job with text Postgres cannot hold and a delivery it refuses', () => {
+  it('applies the text with U+FFFD, records the refused one as invalid, and completes', async () => {
     const hook = await seedConnectionWithHook(database.db, sealer);
     const good = inviteeCreated(hook);
-    // Valid JSON, but Postgres text cannot hold the NUL in the name: refused at every attempt.
-    const refused = inviteeCreated(hook).body.replace('"Client Person"', '"Client\\u0000Person"');
-    const receivedAt = new Date().toISOString();
-    // Two quick attempts instead of the catalog's ten.
-    const job = await queues.get('events').add(
-      'ingest-deliveries',
-      {
-        deliveries: [
-          { hookId: hook.hookId, connectionId: hook.connectionId, body: good.body, receivedAt },
-          { hookId: hook.hookId, connectionId: hook.connectionId, body: refused, receivedAt },
-        ],
-      },
-      {
-        ...jobCatalog['ingest-deliveries'].options,
-        attempts: 2,
-        backoff: { type: 'fixed', delay: 10 },
-      },
+    // Valid JSON whose name Postgres text cannot hold as it is.
+    const withNul = inviteeCreated(hook);
+    const nulBody = withNul.body.replace('"Client Person"', '"Client\\u0000Person"');
+    // Valid JSON whose invitee URI is longer than Postgres can index: refused for good.
+    const refused = inviteeCreated(hook);
+    const longUri = `${refused.eventUri}/invitees/${randomBytes(9_000).toString('base64url')}`;
+    const refusedBody = refused.body.replace(
+      /"uri":"[^"]+\/invitees\/[^"]+"/,
+      JSON.stringify({ uri: longUri }).slice(1, -1),
     );
-    const failed = await eventually(
+    expect(refusedBody).toContain(longUri);
+    const receivedAt = new Date().toISOString();
+    const job = await queues.enqueue('ingest-deliveries', {
+      deliveries: [good.body, nulBody, refusedBody].map((body) => ({
+        hookId: hook.hookId,
+        connectionId: hook.connectionId,
+        body,
+        receivedAt,
+      })),
+    });
+    const done = await eventually(
       async () => {
         const state = await queues.get('events').getJob(job.id as string);
-        return state?.finishedOn && state.failedReason ? state : undefined;
+        return state?.finishedOn ? state : undefined;
       },
-      { what: 'the job to fail for good' },
+      { what: 'the job to finish' },
     );
-    expect(failed.attemptsMade).toBe(2);
-    expect(failed.failedReason).toContain('1 of 2 deliveries failed (the first at index 1)');
-    expect(failed.failedReason).toContain('unsupported Unicode escape sequence');
-    expect(failed.failedReason).not.toContain('client@example.com');
+    expect(done.failedReason).toBeUndefined();
+    expect(done.returnvalue).toMatchObject({ deliveries: 3, outcomes: { applied: 2, invalid: 1 } });
 
-    // Both are in the inbox once: the good one applied at the first attempt (and recognised
-    // at the second), the refused one kept unprocessed for a replay.
     const inbox = await database.db
       .select()
       .from(eventInbox)
       .where(eq(eventInbox.connectionId, hook.connectionId));
-    expect(inbox.map((row) => [row.body, row.outcome]).sort()).toEqual(
-      [
-        [good.body, 'applied'],
-        [refused, 'received'],
-      ].sort(),
-    );
+    expect(inbox.map((row) => row.outcome).sort()).toEqual(['applied', 'applied', 'invalid']);
+    const invalid = inbox.find((row) => row.outcome === 'invalid');
+    expect(invalid?.outcomeDetail).toMatch(/^the database refused it \(54000: /);
+    expect(invalid?.body).toContain(longUri);
     const listed = await meetingsOf(hook.userId);
-    expect(listed.meetings.map((m) => m.calendlyEventUri)).toEqual([good.eventUri]);
+    expect(listed.meetings.map((m) => m.calendlyEventUri).sort()).toEqual(
+      [good.eventUri, withNul.eventUri].sort(),
+    );
+    const named = listed.meetings.find((m) => m.calendlyEventUri === withNul.eventUri);
+    expect(named?.invitees[0]?.name).toBe('Client\uFFFDPerson');
   });
 });
 

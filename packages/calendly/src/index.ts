@@ -44,4 +44,5 @@ export {
   type RetryDecision,
   type RetryPolicy,
 } from './retry-policy.ts';
+export { cleanJson, cleanText, parseCleanJson } from './text.ts';
 export type { CalendlyLogger } from './transport.ts';

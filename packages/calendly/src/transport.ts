@@ -5,6 +5,7 @@ import { CalendlyError, errorFromResponse, errorFromTransport } from './errors.t
 import { redactPath } from './redact.ts';
 import { targetFor } from './resource-path.ts';
 import { decideRetry, type RetryPolicy } from './retry-policy.ts';
+import { parseCleanJson } from './text.ts';
 
 /** The pino subset this client uses. */
 export interface CalendlyLogger {
@@ -48,7 +49,8 @@ export interface Transport {
 function parseBody(text: string): unknown {
   if (text === '') return undefined;
   try {
-    return JSON.parse(text);
+    // Cleaned here, once: every object Calendly sends is text Postgres can store.
+    return parseCleanJson(text);
   } catch {
     // Proxies and load balancers answer HTML or plain text; keep a bounded excerpt.
     return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;

@@ -1,7 +1,9 @@
 // The worker's batching against real Postgres: concurrent jobs share transactions, each gets
-// its own outcome, and one delivery the database refuses fails only its own job.
-import { createDatabase, type DatabaseHandle } from '@calhook/db';
+// its own outcome, and one delivery the database refuses is recorded as invalid on its own.
+import { randomBytes } from 'node:crypto';
+import { createDatabase, type DatabaseHandle, eventInbox } from '@calhook/db';
 import { testDatabase, uniqueId } from '@calhook/testing';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createConnection, inviteeDelivery, snapshot } from '../test/fixtures.ts';
 import { type BatchSummary, createIngestBatcher } from './ingest-batcher.ts';
@@ -36,27 +38,54 @@ it('coalesces concurrent deliveries into few transactions, each with its own out
   expect((await snapshot(handle.db, connection.id)).meetings.size).toBe(60);
 });
 
-it('isolates a delivery the database refuses: the rest of its batch is applied', async () => {
+it('isolates a delivery the database refuses: recorded as invalid, the rest of its batch applied', async () => {
   const connection = await createConnection(handle.db);
   const batcher = createIngestBatcher(handle.db, { now });
   const createdBy = connection.calendlyUserUri ?? '';
   const good = Array.from({ length: 10 }, () => inviteeDelivery({ createdBy }));
-  // Valid JSON, valid schema, but Postgres text cannot hold a NUL character.
+  // Valid JSON, valid schema, but an invitee URI longer than a btree index entry may be (and
+  // random, so compression cannot shrink it under the limit).
+  const longPart = randomBytes(9_000).toString('base64url');
   const refused = inviteeDelivery({
     createdBy,
-    invitee: { name: `Guest${String.fromCharCode(0)}` },
+    invitee: { uri: `https://api.calendly.com/scheduled_events/E/invitees/${longPart}` },
   });
-  const settled = await Promise.allSettled(
+  const results = await Promise.all(
     [...good.slice(0, 5), refused, ...good.slice(5)].map((body) =>
       batcher.ingest({ hookId: 'h', connectionId: connection.id, body, receivedAt: new Date() }),
     ),
   );
-  expect(settled.map((s) => s.status)).toEqual([
-    ...Array(5).fill('fulfilled'),
-    'rejected',
-    ...Array(5).fill('fulfilled'),
+  expect(results.map((r) => r.outcome)).toEqual([
+    ...Array(5).fill('applied'),
+    'invalid',
+    ...Array(5).fill('applied'),
   ]);
+  expect(results[5]?.detail).toMatch(/^the database refused it \(54000: index row/);
+  expect(results[5]?.detail).not.toContain(longPart.slice(0, 40));
+  const [row] = await handle.db
+    .select()
+    .from(eventInbox)
+    .where(eq(eventInbox.id, results[5]?.inboxId ?? -1));
+  expect(row).toMatchObject({ outcome: 'invalid', outcomeDetail: results[5]?.detail });
   expect((await snapshot(handle.db, connection.id)).meetings.size).toBe(10);
+});
+
+it('stores and applies text Postgres cannot hold, with U+FFFD in its place', async () => {
+  const connection = await createConnection(handle.db);
+  const batcher = createIngestBatcher(handle.db, { now });
+  const body = inviteeDelivery({
+    createdBy: connection.calendlyUserUri ?? '',
+    invitee: { name: `Guest${String.fromCharCode(0)}One\ud800` },
+  });
+  const result = await batcher.ingest({
+    hookId: 'h',
+    connectionId: connection.id,
+    body,
+    receivedAt: new Date(),
+  });
+  expect(result.outcome).toBe('applied');
+  const [invitee] = (await snapshot(handle.db, connection.id)).invitees.values();
+  expect(invitee?.name).toBe('Guest\uFFFDOne\uFFFD');
 });
 
 it('answers a delivery whose connection is gone, without failing its batch', async () => {

@@ -4,8 +4,10 @@
 // Deliveries are taken in batches: the worker hands over every job it holds at once, and a
 // batch costs the round trips and commits of one delivery.
 import {
+  cleanText,
   inviteeSchema,
   isMeetingEvent,
+  parseCleanJson,
   type WebhookEnvelope,
   webhookEnvelopeSchema,
 } from '@calhook/calendly';
@@ -15,7 +17,7 @@ import type { z } from 'zod';
 import { applyInviteeObservations } from './apply-invitee-observation.ts';
 import * as inbox from './inbox-store.ts';
 import { type InviteeObservationInput, parseCalendlyTime } from './observation.ts';
-import { pgErrorCode } from './pg-errors.ts';
+import { pgErrorCode, refusedData } from './pg-errors.ts';
 
 export interface Delivery {
   hookId: string;
@@ -65,15 +67,43 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-/** One delivery; the same code as a batch of one. */
+/**
+ * One delivery; the same code as a batch of one. A delivery whose data Postgres refuses for
+ * good (a value it cannot hold, a key over an index's size limit) is recorded as `invalid`
+ * with Postgres's reason, never retried forever: one bad delivery is counted and skipped.
+ */
 export async function ingestDelivery(
   db: Executor,
   delivery: Delivery,
   deps: IngestDeps,
 ): Promise<IngestResult> {
-  const [result] = await ingestDeliveries(db, [delivery], deps);
-  if (!result) throw new Error('no result for the delivery');
-  return result;
+  try {
+    const [result] = await ingestDeliveries(db, [delivery], deps);
+    if (!result) throw new Error('no result for the delivery');
+    return result;
+  } catch (error) {
+    const refusal = refusedData(error);
+    if (!refusal) throw error;
+    const detail = `the database refused it (${refusal.code}: ${refusal.message})`;
+    const [row] = await inbox.lockByHashes(db, [
+      deliveryContentHash(delivery.connectionId, delivery.body),
+    ]);
+    if (!row) throw error;
+    await inbox.markProcessed(
+      db,
+      [
+        {
+          id: row.id,
+          outcome: 'invalid',
+          outcomeDetail: detail,
+          eventType: null,
+          calendlyCreatedAt: null,
+        },
+      ],
+      deps.now(),
+    );
+    return { outcome: 'invalid', detail, inboxId: row.id, changed: noChanges() };
+  }
 }
 
 /**
@@ -104,7 +134,8 @@ export async function ingestDeliveries(
           contentHash,
           hookId: d.hookId,
           connectionId: d.connectionId,
-          body: d.body,
+          // What Postgres can hold; the hash above is over the bytes as they came.
+          body: cleanText(d.body),
           receivedAt: d.receivedAt,
         };
       }),
@@ -230,7 +261,7 @@ const done = (processed: Processed): Step => ({ kind: 'done', processed });
 function classify(delivery: Delivery, calendlyUserUri: string | null): Step {
   let json: unknown;
   try {
-    json = JSON.parse(delivery.body);
+    json = parseCleanJson(delivery.body);
   } catch (error) {
     return done({
       outcome: 'invalid',

@@ -30,8 +30,12 @@ export type ObservationResult =
 export function parseCalendlyTime(value: string | null | undefined): Date | null {
   if (value === null || value === undefined) return null;
   const ms = Date.parse(value);
-  return Number.isNaN(ms) ? null : new Date(ms);
+  // Outside years 1 to 9999 a time is not one Calendly meant, and Postgres would refuse some.
+  return Number.isNaN(ms) || ms < FIRST_MS || ms > LAST_MS ? null : new Date(ms);
 }
+
+const FIRST_MS = Date.parse('0001-01-01T00:00:00.000Z');
+const LAST_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 function toStatus(value: string | null | undefined): MeetingStatus {
   return value === 'canceled' ? 'canceled' : 'active';

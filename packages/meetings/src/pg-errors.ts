@@ -25,3 +25,18 @@ export function isolatable(error: unknown): boolean {
     ['22', '23', '40', '42', '54'].includes(code.slice(0, 2))
   );
 }
+
+/**
+ * Postgres refusing the data itself, for good: a value it cannot hold (class 22), a constraint
+ * (23), or a limit such as an index key over its size (54). Its code and message (Postgres's
+ * own words: they name the problem, not the data); null for any other failure.
+ */
+export function refusedData(error: unknown): { code: string; message: string } | null {
+  for (let e = error; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code !== 'string') continue;
+    if (!/^(22|23|54)[0-9A-Z]{3}$/.test(code)) return null;
+    return { code, message: typeof message === 'string' ? message : '' };
+  }
+  return null;
+}
