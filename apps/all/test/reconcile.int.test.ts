@@ -168,6 +168,50 @@ describe('backfill', () => {
     expect(row.lastReconcileReport).toMatchObject({ backfill: { repairs: 2 } });
   });
 
+  it('skips an event Calendly will not show and cleans text Postgres cannot hold, repairing the rest', async () => {
+    const { user, userId, connectionId } = await connected();
+    const day = (n: number) => new Date(Date.now() + n * 86_400_000).toISOString();
+    await h.sim.control.faults({ drop: true });
+    let before: { eventUri: string };
+    let withNul: { eventUri: string };
+    let after: { eventUri: string };
+    try {
+      // Booked in the organization the user then leaves: its invitees answer 403 from now on.
+      before = await h.sim.control.book(user.uri, {
+        inviteeEmail: 'old@example.com',
+        startTime: day(2),
+      });
+      await h.sim.control.moveUser(user.uri);
+      withNul = await h.sim.control.book(user.uri, {
+        inviteeEmail: 'nul@example.com',
+        inviteeName: `Nul${String.fromCharCode(0)}Name`,
+        startTime: day(1),
+      });
+      after = await h.sim.control.book(user.uri, {
+        inviteeEmail: 'later@example.com',
+        startTime: day(3),
+      });
+    } finally {
+      await h.sim.control.faults({});
+    }
+    const row = await reconcileNow(userId, connectionId);
+    const repaired = await meetingsOf(userId);
+    expect(repaired.map((m) => m.calendlyEventUri).sort()).toEqual(
+      [withNul.eventUri, after.eventUri].sort(),
+    );
+    const named = repaired.find((m) => m.calendlyEventUri === withNul.eventUri) as unknown as {
+      invitees: { name: string }[];
+    };
+    expect(named.invitees[0]?.name).toBe('Nul\uFFFDName');
+    expect(row.lastReconcileReport).toMatchObject({
+      backfill: {
+        repairs: 2,
+        skipped: 1,
+        skippedItems: [{ uri: before.eventUri, reason: 'Calendly answered 403 to its invitees' }],
+      },
+    });
+  });
+
   it('keeps webhook state that is newer than the listing', async () => {
     const { user, userId, connectionId } = await connected();
     const booked = await h.sim.control.book(user.uri, { inviteeEmail: 'client@example.com' });
