@@ -8,13 +8,7 @@ import { loadConfig } from '@calhook/config';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { type DatabaseHandle, eventInbox, meetings } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import {
-  createProducerRedis,
-  createQueues,
-  createWorkerRedis,
-  jobCatalog,
-  type Queues,
-} from '@calhook/queue';
+import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
 import {
   eventually,
   type SeededHook,
