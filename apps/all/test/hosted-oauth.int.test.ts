@@ -1,8 +1,9 @@
 // Proves the hosted OAuth flow connects only the app user it was started for, and only when
 // that user's backend completes it: a link opened and approved by someone else ties nobody's
 // Calendly to anyone (403, completion void, code never exchanged); completions are single use
-// and expire after 10 minutes; returnTo must be an allowed origin; states stay signed, single
-// use and expiring. Real roles, Postgres, Redis and the Calendly simulator over HTTP.
+// (also when presented twice at once) and expire after 10 minutes; returnTo must be an allowed
+// origin; states stay signed, single use and expiring. Real roles, Postgres, Redis and the
+// Calendly simulator over HTTP.
 import { randomBytes } from 'node:crypto';
 import { buildApiApp } from '@calhook/api-app';
 import { createCalendlyClient } from '@calhook/calendly';
@@ -142,6 +143,16 @@ describe('hosted OAuth flow', () => {
     const done = await complete(userId, completion);
     expect(done.status).toBe(200);
     expect(done.body).toMatchObject({ userId, calendlyUserUri: approver.uri, status: 'active' });
+  });
+
+  it('completes once when the same completion is presented twice at the same time', async () => {
+    const calendlyUser = await newCalendlyUser();
+    const userId = uniqueId('u');
+    const completion = await pendingFlow(userId, calendlyUser);
+    const answers = await Promise.all([complete(userId, completion), complete(userId, completion)]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 410]);
+    expect(await tokenRequestsOf(calendlyUser)).toBe(1);
+    expect(await subscriptionsOf(calendlyUser)).toHaveLength(1);
   });
 
   it('answers 422 when Calendly refuses the code at completion', async () => {
