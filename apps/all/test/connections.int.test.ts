@@ -3,8 +3,8 @@
 // connection and exactly one calhook subscription, refreshing rather than re-authorising;
 // stale, disabled and conflicting subscriptions of ours are replaced, foreign ones untouched;
 // disconnect removes only that user's subscription and tokens (also when Calendly is down at
-// first); the hosted OAuth flow works and refuses tampered or replayed states; users' meetings
-// never mix; tokens in the database are unreadable without the key.
+// first); users' meetings never mix; tokens in the database are unreadable without the key.
+// (The hosted OAuth flow has its own file: hosted-oauth.int.test.ts.)
 import { randomBytes } from 'node:crypto';
 import { createPkcePair } from '@calhook/calendly';
 import type { SimSubscription, SimUser } from '@calhook/calendly-simulator';
@@ -406,88 +406,6 @@ describe('disconnect', () => {
       },
       { timeoutMs: 20_000, intervalMs: 200, what: 'the clean-up job to delete the subscription' },
     );
-  });
-});
-
-describe('hosted OAuth flow', () => {
-  async function start(userId: string, returnTo = 'https://app.example.com/settings') {
-    const response = await h.api('POST', '/v1/oauth/authorize-url', { userId, returnTo });
-    expect(response.status).toBe(200);
-    return new URL(response.body.url);
-  }
-
-  /** Follows Calendly's authorize redirect back to calhook's callback, like a browser. */
-  async function approve(authorize: URL, user: SimUser) {
-    authorize.searchParams.set('sim_user', user.uri);
-    const toCallback = await fetch(authorize, { redirect: 'manual' });
-    return new URL(toCallback.headers.get('location')!);
-  }
-
-  it('connects the user end to end and sends them back to returnTo', async () => {
-    const user = await newUser();
-    const userId = uniqueId('u');
-    const authorize = await start(userId);
-    expect(authorize.origin).toBe(new URL(h.sim.url).origin);
-    expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
-    const callback = await approve(authorize, user);
-    expect(callback.pathname).toBe('/oauth/calendly/callback');
-    const done = await fetch(callback, { redirect: 'manual' });
-    expect(done.status).toBe(302);
-    expect(done.headers.get('location')).toBe(
-      'https://app.example.com/settings?calendly=connected',
-    );
-    const status = await h.api('GET', `/v1/connections/${userId}`);
-    expect(status.body).toMatchObject({
-      status: 'active',
-      calendlyUserUri: user.uri,
-      webhook: { state: 'active' },
-    });
-
-    // The same callback again: the state is spent.
-    const replay = await fetch(callback, { redirect: 'manual' });
-    expect(replay.headers.get('location')).toBe(
-      'https://app.example.com/settings?calendly=error&reason=state_used',
-    );
-  });
-
-  it('refuses a tampered state and connects nothing', async () => {
-    const user = await newUser();
-    const userId = uniqueId('u');
-    const callback = await approve(await start(userId), user);
-    const state = callback.searchParams.get('state')!;
-    callback.searchParams.set('state', `${state.split('.')[0]}.${'A'.repeat(43)}`);
-    const tampered = await fetch(callback, { redirect: 'manual' });
-    expect(tampered.headers.get('location')).toBe(
-      'https://app.example.com/settings?calendly=error&reason=invalid_state',
-    );
-    const unknown = new URL(callback);
-    unknown.searchParams.set('state', 'nothing.ours');
-    const response = await fetch(unknown, { redirect: 'manual' });
-    expect(response.status).toBe(400);
-    expect((await h.api('GET', `/v1/connections/${userId}`)).status).toBe(404);
-  });
-
-  it('refuses an expired state', async () => {
-    const user = await newUser();
-    const userId = uniqueId('u');
-    const callback = await approve(await start(userId), user);
-    const id = callback.searchParams.get('state')!.split('.')[0]!;
-    await h.database
-      .sql`update oauth_states set expires_at = now() - interval '1 second' where id = ${id}`;
-    const expired = await fetch(callback, { redirect: 'manual' });
-    expect(expired.headers.get('location')).toBe(
-      'https://app.example.com/settings?calendly=error&reason=state_expired',
-    );
-    expect((await h.api('GET', `/v1/connections/${userId}`)).status).toBe(404);
-  });
-
-  it('validates returnTo', async () => {
-    const bad = await h.api('POST', '/v1/oauth/authorize-url', {
-      userId: 'u1',
-      returnTo: 'javascript:alert(1)',
-    });
-    expect(bad.status).toBe(400);
-    expect(bad.body.field).toBe('body.returnTo');
   });
 });
 

@@ -70,10 +70,12 @@ it('never logs a token, code, key or secret', async () => {
   secrets.refreshedRefreshToken = sealer.open(row!.refreshTokenEnc!);
   expect(secrets.refreshedAccessToken).not.toBe(secrets.firstAccessToken);
 
-  // The hosted flow: the code travels in the callback's query string.
+  // The hosted flow: the code travels in the callback's query string, the completion in the
+  // redirect to the app and in the backend's request body.
   const other = await h.sim.control.createUser({ email: `${uniqueId('adviser')}@example.com` });
+  const hostedUserId = uniqueId('u');
   const start = await h.api('POST', '/v1/oauth/authorize-url', {
-    userId: uniqueId('u'),
+    userId: hostedUserId,
     returnTo: 'https://app.example.com/',
   });
   const authorize = new URL(start.body.url);
@@ -83,8 +85,26 @@ it('never logs a token, code, key or secret', async () => {
   );
   secrets.oauthCode = callback.searchParams.get('code')!;
   secrets.oauthState = callback.searchParams.get('state')!;
-  const done = await fetch(callback, { redirect: 'manual' });
-  expect(done.headers.get('location')).toBe('https://app.example.com/?calendly=connected');
+  const landed = new URL((await fetch(callback, { redirect: 'manual' })).headers.get('location')!);
+  expect(landed.searchParams.get('calendly')).toBe('pending');
+  secrets.oauthCompletion = landed.searchParams.get('completion')!;
+  const completed = await h.api('POST', '/v1/oauth/complete', {
+    userId: hostedUserId,
+    completion: secrets.oauthCompletion,
+  });
+  expect(completed.status).toBe(200);
+  const [hosted] = await h.database.db
+    .select()
+    .from(connections)
+    .where(eq(connections.userId, hostedUserId));
+  secrets.hostedAccessToken = sealer.open(hosted!.accessTokenEnc!);
+  secrets.hostedRefreshToken = sealer.open(hosted!.refreshTokenEnc!);
+  // Presented again: the refusal is logged without the completion too.
+  const again = await h.api('POST', '/v1/oauth/complete', {
+    userId: hostedUserId,
+    completion: secrets.oauthCompletion,
+  });
+  expect(again.status).toBe(410);
 
   // Calendly failing while a reconcile runs: failed calls log Calendly's whole error body.
   await h.sim.control.faults({ apiErrorRate: 1 });

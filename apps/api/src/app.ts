@@ -22,7 +22,7 @@ import { registerOpenApi } from './plugins/openapi.ts';
 import { changeRoutes } from './routes/changes.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { meetingRoutes } from './routes/meetings.ts';
-import { authorizeUrlRoute, callbackRoute } from './routes/oauth.ts';
+import { callbackRoute, oauthBackendRoutes } from './routes/oauth.ts';
 
 export interface ApiDeps {
   logger: FastifyBaseLogger;
@@ -95,7 +95,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     await v1.register(meetingRoutes, { db: deps.db });
     await v1.register(changeRoutes, { db: deps.db });
     if (deps.connections) await v1.register(connectionRoutes, { connections: deps.connections });
-    if (deps.oauth) await v1.register(authorizeUrlRoute, { oauth: deps.oauth });
+    if (deps.oauth) await v1.register(oauthBackendRoutes, { oauth: deps.oauth });
   });
   return app;
 }

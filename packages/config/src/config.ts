@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
+import { originList } from './origin-list.ts';
 
 /** Which process is starting: each role requires only the secrets it uses. */
 export type Role = 'receiver' | 'api' | 'worker';
@@ -96,6 +97,8 @@ const variables = z.object({
     .url({ message: 'must be an absolute URL' })
     .transform((value) => value.replace(/\/+$/, ''))
     .optional(),
+  // Origins the hosted OAuth flow may send browsers back to: the callback is no open redirect.
+  OAUTH_RETURN_ORIGINS: originList,
   // The worker's small HTTP server (/metrics, /healthz, /readyz).
   WORKER_PORT: port(3002),
   // Ingest jobs one worker process runs at once; its Postgres pool is sized to match.
@@ -242,6 +245,8 @@ export function configSchema(roles: readonly Role[] = allRoles) {
       apiPort: env.API_PORT,
       publicUrl: env.PUBLIC_URL,
       apiPublicUrl: env.API_PUBLIC_URL ?? `http://127.0.0.1:${env.API_PORT}`,
+      /** Allowed `returnTo` origins of hosted OAuth; undefined: https, or http on loopback. */
+      oauthReturnOrigins: env.OAUTH_RETURN_ORIGINS,
       workerPort: env.WORKER_PORT,
       workerConcurrency: env.WORKER_CONCURRENCY,
       calendly: {

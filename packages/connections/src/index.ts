@@ -3,7 +3,12 @@ export type { ConnectInput } from './connect.ts';
 export type { BackfillSettings, ConnectionDeps, ReconcileObserver } from './deps.ts';
 export type { CleanupPayload } from './disconnect.ts';
 export { CalendlyRejectedError, CalendlyUnavailableError, ConnectInputError } from './errors.ts';
-export { createOauthFlow, type OauthFlow, type OauthFlowDeps } from './oauth-flow.ts';
+export {
+  type CompletionResult,
+  createOauthFlow,
+  type OauthFlow,
+  type OauthFlowDeps,
+} from './oauth-flow.ts';
 export {
   type BackfillDecision,
   backfillDecision,

@@ -131,6 +131,7 @@ export function buildConnectionServices(input: {
     calendly,
     connections,
     redirectUri: `${config.apiPublicUrl}/oauth/calendly/callback`,
+    returnOrigins: config.oauthReturnOrigins,
     // A key of its own, derived from ENCRYPTION_KEY, so the state MAC never reuses the cipher key.
     stateKey: createHash('sha256').update('calhook oauth state\n').update(current).digest(),
     logger: logger.child({ component: 'oauth' }),

@@ -13,7 +13,7 @@ export type { Change, FeedPage, NewChange, Position } from './repositories/chang
 export * as changeRepo from './repositories/changes.ts';
 export type { CalendlyIdentity, SealedTokens } from './repositories/connections.ts';
 export * as connectionRepo from './repositories/connections.ts';
-export type { NewOauthAttempt } from './repositories/oauth-states.ts';
+export type { NewOauthAttempt, PendingCompletion } from './repositories/oauth-states.ts';
 export * as oauthStateRepo from './repositories/oauth-states.ts';
 export type { KnownHook, NewHook } from './repositories/webhook-hooks.ts';
 export * as hookRepo from './repositories/webhook-hooks.ts';

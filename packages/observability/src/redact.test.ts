@@ -57,6 +57,13 @@ describe('redactValue', () => {
       `sent Authorization: Bearer ${REDACTED}`,
     );
     expect(redactText('/cb?state=s&code=Xy12')).toBe(`/cb?state=s&code=${REDACTED}`);
+    expect(redactText('/settings?calendly=pending&completion=Qz-9_a')).toBe(
+      `/settings?calendly=pending&completion=${REDACTED}`,
+    );
+    expect(redactValue({ userId: 'u1', completion: 'Qz-9_a' })).toEqual({
+      userId: 'u1',
+      completion: REDACTED,
+    });
     expect(redactText('refresh_token=r1&grant_type=refresh_token')).toBe(
       `refresh_token=${REDACTED}&grant_type=refresh_token`,
     );

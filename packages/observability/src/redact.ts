@@ -31,6 +31,8 @@ const SECRET_KEYS = new Set([
   'codeverifier',
   'authorizationcode',
   'calendlywebhooksignature',
+  // The hosted OAuth flow's one-time token: whoever holds it may finish that flow.
+  'completion',
   // Ciphertexts are safe alone, but nothing that reads logs needs them.
   'accesstokenenc',
   'refreshtokenenc',
@@ -56,7 +58,7 @@ function isSecretValue(key: string, value: unknown): boolean {
 }
 
 const secretNames =
-  'access_token|refresh_token|id_token|client_secret|code_verifier|signing_key|code|token|password';
+  'access_token|refresh_token|id_token|client_secret|code_verifier|signing_key|code|completion|token|password';
 // A credential inside free text: an echoed header, a URL with a query, a JSON body as a string.
 const IN_TEXT: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],

@@ -3,12 +3,15 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { basicAuth } from '@calhook/observability';
 import type { Queue } from 'bullmq';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 
 export interface AdminCredentials {
   user: string;
   password: string;
-  /** Bull Board without its retry, promote and clean buttons (ADMIN_READ_ONLY, default true). */
+  /**
+   * Bull Board refuses every write (ADMIN_READ_ONLY, default true); else it may retry, promote
+   * and clean, nothing more.
+   */
   readOnly: boolean;
 }
 
@@ -20,14 +23,44 @@ export interface AdminOptions {
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
+const retriable = new Set(['failed', 'completed']);
+// Cleaning waiting, delayed or active jobs would drop acknowledged deliveries and scheduled
+// refreshes; finished ones are only kept to be looked at.
+const cleanable = new Set(['failed', 'completed']);
+
 /**
- * The only writes Bull Board may make when ADMIN_READ_ONLY=false (API.md): retry, promote and
- * clean, for one job or a whole status. Its other buttons (add a job, edit a job's data, empty,
- * obliterate, pause, reschedule) would bypass the job catalog or drop acknowledged deliveries.
+ * The writes Bull Board may make when ADMIN_READ_ONLY=false, by method and route (Bull Board's
+ * own patterns, below BULL_BOARD_PATH) with a check of the route's parameters: retry, promote
+ * and clean. Everything else is refused, including routes a later Bull Board adds: adding a job
+ * (it would skip the receiver's signature check and the job catalog), changing a job's data,
+ * delay or priority, removing a single job (a waiting one is an acknowledged delivery),
+ * emptying or obliterating a queue, pausing or resuming queues (ingest would stop for everyone),
+ * concurrency and rate limits, and running, changing or removing job schedulers (the schedule
+ * belongs to the catalog).
  */
-const ALLOWED_WRITE = new RegExp(
-  `^${BULL_BOARD_PATH}/api/queues/[^/]+/(?:(?:retry|clean)/[^/]+|promote|[^/]+/(?:retry|clean|promote))$`,
-);
+const ALLOWED_WRITES = new Map<string, (params: Record<string, string>) => boolean>([
+  ['PUT /api/queues/:queueName/:jobId/retry', () => true],
+  ['PUT /api/queues/:queueName/retry/:queueStatus', (p) => retriable.has(p.queueStatus ?? '')],
+  ['PUT /api/queues/:queueName/:jobId/promote', () => true],
+  ['PUT /api/queues/:queueName/promote', () => true],
+  ['PUT /api/queues/:queueName/clean/:queueStatus', (p) => cleanable.has(p.queueStatus ?? '')],
+]);
+
+/**
+ * Why this request may not write through Bull Board, or null when it may. Decided on the route
+ * Fastify matched and its decoded parameters, never on the raw URL, so no spelling of a path
+ * (encoded, doubled slashes) reaches a handler the check did not see.
+ */
+function writeRefusal(request: FastifyRequest, readOnly: boolean): string | null {
+  if (request.method === 'GET' || request.method === 'HEAD') return null;
+  if (readOnly) return 'Bull Board is read-only (ADMIN_READ_ONLY=true)';
+  const route = request.routeOptions.url ?? '';
+  const allowed = route.startsWith(`${BULL_BOARD_PATH}/`)
+    ? ALLOWED_WRITES.get(`${request.method} ${route.slice(BULL_BOARD_PATH.length)}`)
+    : undefined;
+  if (allowed?.(request.params as Record<string, string>)) return null;
+  return 'Bull Board may only retry, promote, and clean completed or failed jobs';
+}
 
 /**
  * Everything under `/admin`: Bull Board over every calhook queue, behind basic auth. Register
@@ -51,15 +84,10 @@ export const adminPlugin: FastifyPluginAsync<AdminOptions> = async (app, options
   }
 
   app.addHook('onRequest', basicAuth(admin));
-  // Bull Board's own read-only mode refuses every write; this holds even when it is off.
-  app.addHook('onRequest', (request, reply, done) => {
-    const path = request.url.split('?')[0] ?? '';
-    if (request.method === 'GET' || request.method === 'HEAD' || ALLOWED_WRITE.test(path)) {
-      return done();
-    }
-    reply
-      .code(403)
-      .send({ error: 'forbidden', message: 'Bull Board may only retry, promote and clean jobs' });
+  // Enforced here, on the server: Bull Board's buttons are only its UI.
+  app.addHook('onRequest', async (request, reply) => {
+    const refusal = writeRefusal(request, admin.readOnly);
+    if (refusal) return reply.code(403).send({ error: 'forbidden', message: refusal });
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found' }));
 

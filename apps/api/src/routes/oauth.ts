@@ -1,15 +1,22 @@
-import type { OauthFlow } from '@calhook/connections';
+import { CalendlyUnavailableError, ConnectInputError, type OauthFlow } from '@calhook/connections';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { userIdSchema } from './meetings.ts';
 
-const returnTo = z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' });
-
-/** `POST /v1/oauth/authorize-url` (bearer): where to send the user to connect Calendly. */
-export const authorizeUrlRoute: FastifyPluginAsyncZod<{ oauth: OauthFlow }> = async (
+/**
+ * The app backend's side of the hosted flow (bearer): `POST /v1/oauth/authorize-url` starts
+ * it, `POST /v1/oauth/complete` finishes it for the backend's logged-in user.
+ */
+export const oauthBackendRoutes: FastifyPluginAsyncZod<{ oauth: OauthFlow }> = async (
   app,
   { oauth },
 ) => {
+  // Checked in the schema so a refused returnTo is the usual 400 naming `body.returnTo`.
+  const returnTo = z.string().superRefine((value, ctx) => {
+    const problem = oauth.returnToProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
   app.post(
     '/v1/oauth/authorize-url',
     {
@@ -19,9 +26,54 @@ export const authorizeUrlRoute: FastifyPluginAsyncZod<{ oauth: OauthFlow }> = as
         body: z.object({ userId: userIdSchema, returnTo }),
       },
     },
-    async (request) => {
-      const { url } = await oauth.authorizeUrl(request.body.userId, request.body.returnTo);
-      return { url };
+    async (request, reply) => {
+      try {
+        const { url } = await oauth.authorizeUrl(request.body.userId, request.body.returnTo);
+        return { url };
+      } catch (error) {
+        if (!(error instanceof ConnectInputError)) throw error;
+        return reply
+          .code(400)
+          .send({ error: 'invalid_request', field: error.field, message: error.message });
+      }
+    },
+  );
+
+  app.post(
+    '/v1/oauth/complete',
+    {
+      schema: {
+        summary: 'Completes a hosted OAuth flow for the logged-in user it was started for',
+        tags: ['oauth'],
+        body: z.object({ userId: userIdSchema, completion: z.string().min(1).max(200) }),
+      },
+    },
+    async (request, reply) => {
+      try {
+        const result = await oauth.complete(request.body.userId, request.body.completion);
+        if (result.ok) return result.connection;
+        switch (result.reason) {
+          case 'user_mismatch':
+            return reply.code(403).send({
+              error: 'user_mismatch',
+              message: 'this flow was started for another user; the completion is now void',
+            });
+          case 'completion_expired':
+            return reply.code(410).send({
+              error: 'completion_expired',
+              message: 'this completion was already used, has expired or is unknown',
+            });
+          case 'calendly_rejected':
+            return reply.code(422).send({ error: 'calendly_rejected', detail: result.detail });
+        }
+      } catch (error) {
+        if (!(error instanceof CalendlyUnavailableError)) throw error;
+        // The completion is spent either way (Calendly may have used the code): no Retry-After.
+        return reply.code(503).send({
+          error: 'calendly_unavailable',
+          message: 'Calendly could not be reached: send the user through the flow again',
+        });
+      }
     },
   );
 };
@@ -35,7 +87,7 @@ export const callbackRoute: FastifyPluginAsyncZod<{ oauth: OauthFlow }> = async 
     '/oauth/calendly/callback',
     {
       schema: {
-        summary: 'Calendly sends the browser back here; redirects to returnTo',
+        summary: 'Calendly sends the browser back here; redirects to returnTo with a completion',
         tags: ['oauth'],
         querystring: z.object({
           code: z.string().max(2_000).optional(),

@@ -8,6 +8,13 @@ export type NewOauthAttempt = Pick<
   'id' | 'userId' | 'returnTo' | 'redirectUri' | 'codeVerifierEnc' | 'expiresAt'
 >;
 
+/** What the callback leaves for the app backend: the sealed code and the completion's hash. */
+export interface PendingCompletion {
+  codeEnc: string;
+  completionHash: string;
+  completionExpiresAt: Date;
+}
+
 export async function create(ex: Executor, attempt: NewOauthAttempt): Promise<void> {
   await ex.insert(oauthStates).values(attempt);
 }
@@ -27,12 +34,48 @@ export async function burn(ex: Executor, id: string, at: Date): Promise<void> {
   await ex.update(oauthStates).set({ usedAt: at }).where(eq(oauthStates.id, id));
 }
 
-/** Consumes the attempt exactly once while it is unexpired; null if used or expired. */
-export async function claim(ex: Executor, id: string, at: Date): Promise<OauthStateRow | null> {
+/**
+ * Consumes the attempt exactly once while it is unexpired, storing the pending completion in
+ * the same statement when there is one; null if used or expired.
+ */
+export async function claim(
+  ex: Executor,
+  id: string,
+  at: Date,
+  pending?: PendingCompletion,
+): Promise<OauthStateRow | null> {
   const [claimed] = await ex
     .update(oauthStates)
-    .set({ usedAt: at })
+    .set({ usedAt: at, ...pending })
     .where(and(eq(oauthStates.id, id), isNull(oauthStates.usedAt), gt(oauthStates.expiresAt, at)))
     .returning();
   return claimed ?? null;
+}
+
+/**
+ * Claims a completion exactly once while it is unexpired, whoever presents it: a completion
+ * presented for the wrong user is spent too. Null if used, expired or unknown.
+ */
+export async function claimCompletion(
+  ex: Executor,
+  completionHash: string,
+  at: Date,
+): Promise<OauthStateRow | null> {
+  const [claimed] = await ex
+    .update(oauthStates)
+    .set({ completedAt: at })
+    .where(
+      and(
+        eq(oauthStates.completionHash, completionHash),
+        isNull(oauthStates.completedAt),
+        gt(oauthStates.completionExpiresAt, at),
+      ),
+    )
+    .returning();
+  return claimed ?? null;
+}
+
+/** Forgets the sealed code once its completion is claimed: it is never needed again. */
+export async function discardCode(ex: Executor, id: string): Promise<void> {
+  await ex.update(oauthStates).set({ codeEnc: null }).where(eq(oauthStates.id, id));
 }
