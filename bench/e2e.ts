@@ -409,7 +409,7 @@ async function steady(hooks: BenchHook[], rate: number) {
 }
 
 try {
-  const hooks = await seedHooks(db, key.sealer, HOOKS);
+  const hooks = await seedHooks(db, key, HOOKS);
   console.log(`seeded ${HOOKS} hooks`);
   if (process.env.BENCH_SKIP_DRAIN !== '1') {
     const warm = await startWorker();

@@ -10,7 +10,8 @@ import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { createSealer, type Sealer } from '../packages/crypto/src/index.ts';
 import { createDatabase, type DatabaseHandle, migrateDatabase } from '../packages/db/src/index.ts';
-import { seedConnectionWithHook } from '../packages/testing/src/seed.ts';
+import { type SeedSecrets, seedConnectionWithHook } from '../packages/testing/src/seed.ts';
+import { createHookIds, type HookIds } from '../packages/webhooks/src/index.ts';
 
 export const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -112,22 +113,26 @@ export interface BenchHook {
 /** Seeds `count` connected users with one active hook each, 20 at a time. */
 export async function seedHooks(
   db: DatabaseHandle['db'],
-  sealer: Sealer,
+  secrets: SeedSecrets,
   count: number,
 ): Promise<BenchHook[]> {
   const hooks: BenchHook[] = [];
   for (let i = 0; i < count; i += 20) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(20, count - i) }, () => seedConnectionWithHook(db, sealer)),
+      Array.from({ length: Math.min(20, count - i) }, () => seedConnectionWithHook(db, secrets)),
     );
     hooks.push(...batch);
   }
   return hooks;
 }
 
-export function newEncryptionKey(): { base64: string; sealer: Sealer } {
+export function newEncryptionKey(): { base64: string; sealer: Sealer; hookIds: HookIds } {
   const key = randomBytes(32);
-  return { base64: key.toString('base64'), sealer: createSealer([key]) };
+  return {
+    base64: key.toString('base64'),
+    sealer: createSealer([key]),
+    hookIds: createHookIds([key]),
+  };
 }
 
 export { createDatabase };

@@ -59,7 +59,7 @@ const uuid = () => crypto.randomUUID();
 let seq = 0;
 
 try {
-  const [hook] = await seedHooks(handle.db, newEncryptionKey().sealer, 1);
+  const [hook] = await seedHooks(handle.db, newEncryptionKey(), 1);
   if (!hook) throw new Error('seed failed');
   const perJob: number[] = [];
   const perBatchedDelivery: number[] = [];

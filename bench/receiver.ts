@@ -76,7 +76,7 @@ const samples: Sample[] = [];
 
 try {
   const handle = createDatabase(database.url, { max: 20 });
-  const hooks = await seedHooks(handle.db, key.sealer, HOOKS);
+  const hooks = await seedHooks(handle.db, key, HOOKS);
   await handle.close();
   const hooksFile = join(tmpdir(), `${prefix}-hooks.json`);
   writeFileSync(hooksFile, JSON.stringify(hooks));

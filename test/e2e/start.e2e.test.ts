@@ -50,7 +50,7 @@ async function deliverAndRead(env: NodeJS.ProcessEnv, apiUrl: string) {
       .split('\n')
       .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]),
   );
-  expect(hook.HOOK_URL).toMatch(/\/webhooks\/calendly\/[\w-]{22}$/);
+  expect(hook.HOOK_URL).toMatch(/\/webhooks\/calendly\/[\w-]{32}$/);
 
   const sentAt = performance.now();
   const response = await fetch(hook.HOOK_URL!, {

@@ -6,7 +6,7 @@ import { MEETING_EVENTS } from '@calhook/calendly';
 import { loadConfigOrExit } from '@calhook/config';
 import { createSealer } from '@calhook/crypto';
 import { connectionRepo, createDatabase, hookRepo } from '@calhook/db';
-import { callbackUrl, newHookId, newSigningKey } from '@calhook/webhooks';
+import { callbackUrl, createHookIds, newSigningKey } from '@calhook/webhooks';
 
 const config = loadConfigOrExit(process.env, ['receiver']);
 const userId = process.argv[2] ?? 'demo-user';
@@ -22,7 +22,7 @@ try {
     { calendlyUserUri, organizationUri },
     at,
   );
-  const hookId = newHookId();
+  const hookId = createHookIds(config.encryptionKeys).mint();
   const signingKey = newSigningKey();
   const url = callbackUrl(config.publicUrl, hookId);
   await hookRepo.insert(database.db, {

@@ -11,7 +11,7 @@ import type { SimSubscription, SimUser } from '@calhook/calendly-simulator';
 import { createSealer } from '@calhook/crypto';
 import { connections, meetings, webhookHooks } from '@calhook/db';
 import { eventually, uniqueId } from '@calhook/testing';
-import { signatureHeader } from '@calhook/webhooks';
+import { createHookIds, signatureHeader } from '@calhook/webhooks';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.ts';
@@ -230,7 +230,8 @@ describe('connect', () => {
       },
       { what: 'the connect job' },
     );
-    const nextId = randomBytes(16).toString('base64url');
+    // Minted under the deployment's keys, as the service would: the receiver admits it.
+    const nextId = createHookIds(h.config.encryptionKeys).mint();
     const clash = await h.sim.control.createForeignSubscription(
       user.uri,
       `${h.config.publicUrl}/webhooks/calendly/${nextId}`,

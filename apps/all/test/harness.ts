@@ -17,7 +17,7 @@ import { createLogger, type Logger, type Metrics } from '@calhook/observability'
 import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
 import { buildReceiverApp, startReceiver } from '@calhook/receiver-app';
 import { callApi, eventually, freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
-import { createHookKeyResolver } from '@calhook/webhooks';
+import { createHookKeyResolver, type HookIds } from '@calhook/webhooks';
 import { startWorker } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -171,6 +171,7 @@ export async function startHarness(
 export function inProcessReceiver(deps: {
   db: DatabaseHandle['db'];
   sealer: Sealer;
+  hookIds: HookIds;
   queues: Queues;
   logger: Logger;
   appSigningKey?: string | undefined;
@@ -181,6 +182,7 @@ export function inProcessReceiver(deps: {
     hooks: createHookKeyResolver({
       db: deps.db,
       sealer: deps.sealer,
+      hookIds: deps.hookIds,
       appSigningKey: deps.appSigningKey,
       gracePeriodMs: 0,
     }),

@@ -15,7 +15,7 @@ import {
   testUrls,
   uniqueId,
 } from '@calhook/testing';
-import { signatureHeader } from '@calhook/webhooks';
+import { createHookIds, signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -31,7 +31,9 @@ let queues: Queues;
 let pool: WorkerPool;
 let receiver: FastifyInstance;
 let api: FastifyInstance;
-const sealer = createSealer([randomBytes(32)]);
+const encryptionKeys = [randomBytes(32)];
+const sealer = createSealer(encryptionKeys);
+const hookIds = createHookIds(encryptionKeys);
 const receiverMetrics = createMetrics({ processMetrics: false });
 const workerMetrics = createMetrics({ processMetrics: false });
 
@@ -67,6 +69,7 @@ beforeAll(async () => {
   receiver = inProcessReceiver({
     db: database.db,
     sealer,
+    hookIds,
     queues,
     logger,
     metrics: receiverMetrics,
@@ -104,8 +107,8 @@ afterAll(async () => {
 
 describe('/metrics', () => {
   it('reads exactly what a scripted run did', async () => {
-    const hook = await seedConnectionWithHook(database.db, sealer);
-    await seedConnectionWithHook(database.db, sealer);
+    const hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
+    await seedConnectionWithHook(database.db, { sealer, hookIds });
     const body = JSON.stringify({ event: 'invitee.created', created_by: hook.calendlyUserUri });
     const post = (key: string) =>
       receiver.inject({

@@ -21,7 +21,7 @@ import {
   testUrls,
   uniqueId,
 } from '@calhook/testing';
-import { signatureHeader } from '@calhook/webhooks';
+import { createHookIds, signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -60,6 +60,7 @@ beforeAll(async () => {
   receiver = inProcessReceiver({
     db: database.db,
     sealer,
+    hookIds: createHookIds([encryptionKey]),
     queues,
     logger: logger.child({ role: 'receiver' }),
     appSigningKey: secrets.appSigningKey,
@@ -116,7 +117,10 @@ afterAll(async () => {
 
 describe('logs', () => {
   it('carry no secret through a run of every role and the Calendly client', async () => {
-    const hook = await seedConnectionWithHook(database.db, createSealer([encryptionKey]));
+    const hook = await seedConnectionWithHook(database.db, {
+      sealer: createSealer([encryptionKey]),
+      hookIds: createHookIds([encryptionKey]),
+    });
     secrets.signingKey = hook.signingKey;
     const body = JSON.stringify({
       event: 'invitee.created',

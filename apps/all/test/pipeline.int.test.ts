@@ -17,7 +17,7 @@ import {
   testUrls,
   uniqueId,
 } from '@calhook/testing';
-import { signatureHeader } from '@calhook/webhooks';
+import { createHookIds, type HookIds, signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
@@ -30,6 +30,7 @@ const logger = createLogger({ level: 'silent' });
 
 let database: DatabaseHandle;
 let sealer: Sealer;
+let hookIds: HookIds;
 let producer: Redis;
 let queues: Queues;
 let pool: WorkerPool;
@@ -109,11 +110,13 @@ async function meetingsOf(userId: string) {
 
 beforeAll(async () => {
   database = testDatabase();
-  sealer = createSealer([randomBytes(32)]);
+  const encryptionKeys = [randomBytes(32)];
+  sealer = createSealer(encryptionKeys);
+  hookIds = createHookIds(encryptionKeys);
   const prefix = uniqueId('pipe');
   producer = createProducerRedis(testUrls().redisUrl);
   queues = createQueues(producer, prefix);
-  receiver = inProcessReceiver({ db: database.db, sealer, queues, logger });
+  receiver = inProcessReceiver({ db: database.db, sealer, hookIds, queues, logger });
   api = buildApiApp({ logger, db: database.db, apiToken: API_TOKEN, checkReady: async () => {} });
   // Connection jobs are not exercised here; their services only need to exist.
   const config = loadConfig(
@@ -139,7 +142,7 @@ afterAll(async () => {
 
 describe('webhook path', () => {
   it('turns a signed delivery into a meeting visible through the API', async () => {
-    const hook = await seedConnectionWithHook(database.db, sealer);
+    const hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
     const { body, eventUri } = inviteeCreated(hook);
     expect((await post(hook, body)).statusCode).toBe(200);
     const listed = await eventually(
@@ -160,7 +163,7 @@ describe('webhook path', () => {
   });
 
   it('keeps one inbox row and one meeting for a duplicate delivery', async () => {
-    const hook = await seedConnectionWithHook(database.db, sealer);
+    const hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
     const { body, eventUri } = inviteeCreated(hook);
     expect((await post(hook, body)).statusCode).toBe(200);
     await eventually(async () => (await meetingsOf(hook.userId)).meetings.length === 1);
@@ -185,8 +188,8 @@ describe('webhook path', () => {
   });
 
   it("quarantines user A's event sent to user B's hook and leaves B's meetings untouched", async () => {
-    const alice = await seedConnectionWithHook(database.db, sealer);
-    const bob = await seedConnectionWithHook(database.db, sealer);
+    const alice = await seedConnectionWithHook(database.db, { sealer, hookIds });
+    const bob = await seedConnectionWithHook(database.db, { sealer, hookIds });
     const own = inviteeCreated(bob);
     expect((await post(bob, own.body)).statusCode).toBe(200);
     await eventually(async () => (await meetingsOf(bob.userId)).meetings.length === 1);
@@ -213,7 +216,7 @@ describe('webhook path', () => {
 
 describe('a batch job with text Postgres cannot hold and a delivery it refuses', () => {
   it('applies the text with U+FFFD, records the refused one as invalid, and completes', async () => {
-    const hook = await seedConnectionWithHook(database.db, sealer);
+    const hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
     const good = inviteeCreated(hook);
     // Valid JSON whose name Postgres text cannot hold as it is.
     const withNul = inviteeCreated(hook);

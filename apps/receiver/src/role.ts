@@ -3,7 +3,7 @@ import { createSealer } from '@calhook/crypto';
 import { createDatabase } from '@calhook/db';
 import { createMetrics, type Logger, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues } from '@calhook/queue';
-import { createHookKeyResolver } from '@calhook/webhooks';
+import { createHookIds, createHookKeyResolver } from '@calhook/webhooks';
 import type { FastifyInstance } from 'fastify';
 import { buildReceiverApp } from './app.ts';
 
@@ -29,6 +29,7 @@ export async function startReceiver(
   const hooks = createHookKeyResolver({
     db: database.db,
     sealer: createSealer(config.encryptionKeys),
+    hookIds: createHookIds(config.encryptionKeys),
     appSigningKey: config.calendly.webhookSigningKey,
     gracePeriodMs: config.hookGracePeriodMs,
     onRefreshError: (error) => logger.warn({ err: error }, 'hook key refresh failed'),

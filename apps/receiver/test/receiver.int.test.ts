@@ -1,6 +1,6 @@
 // Proves the receiver answers every status in API.md's table, queues exactly one job for a
 // valid delivery (a duplicate too gets 200 but no second job), queues nothing on any
-// rejection, and answers 503 fast when Redis is down or frozen.
+// rejection (a forged hook id is unknown), and answers 503 fast when Redis is down or frozen.
 import { randomBytes } from 'node:crypto';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { connections, type DatabaseHandle } from '@calhook/db';
@@ -24,7 +24,12 @@ import {
   testUrls,
   uniqueId,
 } from '@calhook/testing';
-import { createHookKeyResolver, signatureHeader } from '@calhook/webhooks';
+import {
+  createHookIds,
+  createHookKeyResolver,
+  type HookIds,
+  signatureHeader,
+} from '@calhook/webhooks';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +43,7 @@ const RETRY_AFTER_SECONDS = 7;
 
 let database: DatabaseHandle;
 let sealer: Sealer;
+let hookIds: HookIds;
 
 function build(
   queues: Queues,
@@ -53,6 +59,7 @@ function build(
     hooks: createHookKeyResolver({
       db: database.db,
       sealer,
+      hookIds,
       appSigningKey: APP_KEY,
       gracePeriodMs: options.graceMs ?? 60_000,
       cacheTtlMs: options.cacheTtlMs ?? 0,
@@ -110,7 +117,9 @@ async function queuedDeliveries(queues: Queues): Promise<QueuedDelivery[]> {
 
 beforeAll(() => {
   database = testDatabase();
-  sealer = createSealer([randomBytes(32)]);
+  const encryptionKeys = [randomBytes(32)];
+  sealer = createSealer(encryptionKeys);
+  hookIds = createHookIds(encryptionKeys);
 });
 afterAll(async () => {
   await database.close();
@@ -126,7 +135,7 @@ describe('with Redis up', () => {
     redis = createProducerRedis(testUrls().redisUrl);
     queues = createQueues(redis, uniqueId('rcv'));
     app = build(queues);
-    hook = await seedConnectionWithHook(database.db, sealer);
+    hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
   });
   afterAll(async () => {
     await app.close();
@@ -238,8 +247,51 @@ describe('with Redis up', () => {
     expect(await jobCount(queues)).toBe(before);
   });
 
+  it('answers 404 for a forged hook id: the shape of a minted one, not its MAC', async () => {
+    const before = await jobCount(queues);
+    const minted = Buffer.from(hook.hookId, 'base64url');
+    const wrongTag = Buffer.from(minted);
+    wrongTag[wrongTag.length - 1] = (wrongTag.at(-1) ?? 0) ^ 1;
+    // Minted with another deployment's keys: right shape, a MAC this one never made.
+    const foreign = createHookIds([randomBytes(32)]).mint();
+    // The delivery is correctly signed with the real hook's key: only the id is wrong.
+    for (const hookId of [wrongTag.toString('base64url'), foreign]) {
+      expect(hookId).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      const response = await app.inject(delivery({ ...hook, hookId }));
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toEqual({ error: 'unknown_hook' });
+    }
+    expect(await jobCount(queues)).toBe(before);
+  });
+
+  it('accepts a hook id minted before ids carried a MAC, while its row exists', async () => {
+    const legacyId = randomBytes(16).toString('base64url');
+    const legacy = await seedConnectionWithHook(
+      database.db,
+      { sealer, hookIds },
+      { hookId: legacyId },
+    );
+    // A receiver started after the hook existed, as every deploy of this code is.
+    const fresh = build(queues);
+    try {
+      const response = await fresh.inject(delivery(legacy));
+      expect(response.statusCode).toBe(200);
+      const unknown = await fresh.inject(
+        delivery({ ...legacy, hookId: randomBytes(16).toString('base64url') }),
+      );
+      expect(unknown.statusCode).toBe(404);
+      expect(unknown.json()).toEqual({ error: 'unknown_hook' });
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('answers 410 for a disconnected connection', async () => {
-    const gone = await seedConnectionWithHook(database.db, sealer, { status: 'disconnected' });
+    const gone = await seedConnectionWithHook(
+      database.db,
+      { sealer, hookIds },
+      { status: 'disconnected' },
+    );
     const before = await jobCount(queues);
     const response = await app.inject(delivery(gone));
     expect(response.statusCode).toBe(410);
@@ -248,8 +300,8 @@ describe('with Redis up', () => {
   });
 
   it('keeps a replaced hook and its key for the grace period, then answers 410', async () => {
-    const old = await seedConnectionWithHook(database.db, sealer);
-    const fresh = await seedConnectionWithHook(database.db, sealer);
+    const old = await seedConnectionWithHook(database.db, { sealer, hookIds });
+    const fresh = await seedConnectionWithHook(database.db, { sealer, hookIds });
     await replaceHook(database.db, old, fresh, new Date(NOW - 30_000));
 
     const freshHook = { ...fresh, connectionId: old.connectionId };
@@ -336,7 +388,7 @@ describe('with Redis failing', () => {
     redis.on('error', () => {});
     queues = createQueues(redis, uniqueId('rcv'));
     app = build(queues);
-    hook = await seedConnectionWithHook(database.db, sealer);
+    hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
   });
   afterAll(async () => {
     await app.close();

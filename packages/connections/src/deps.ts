@@ -35,7 +35,7 @@ export interface ConnectionDeps {
   backfill: BackfillSettings;
   logger: Logger;
   now: () => Date;
-  /** Mints a hook id; tests pass one to provoke a 409 on a known URL. */
+  /** Mints a hook id the receiver can check (createHookIds); tests pass one to provoke a 409. */
   newHookId: () => string;
   observer?: ReconcileObserver | undefined;
 }

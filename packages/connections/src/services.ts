@@ -12,7 +12,7 @@ import {
 import type { Logger } from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import { createTokenService, type TokenService } from '@calhook/tokens';
-import { newHookId } from '@calhook/webhooks';
+import { createHookIds } from '@calhook/webhooks';
 import { type ConnectInput, connect } from './connect.ts';
 import type { ConnectionDeps, ReconcileObserver } from './deps.ts';
 import { type CleanupPayload, cleanupRemote, disconnect } from './disconnect.ts';
@@ -120,7 +120,7 @@ export function buildConnectionServices(input: {
     backfill: config.backfill,
     logger: logger.child({ component: 'connections' }),
     now: () => new Date(),
-    newHookId: input.newHookId ?? newHookId,
+    newHookId: input.newHookId ?? createHookIds(config.encryptionKeys).mint,
     observer: input.observer,
   });
   const current = config.encryptionKeys[0];

@@ -8,7 +8,12 @@ import { inject } from 'vitest';
 export { type ApiAnswer, callApi } from './api-call.ts';
 export { type CapturedLogs, captureLogs, expectNoSecrets } from './log-capture.ts';
 export { freePort, type ScratchRedis, startScratchRedis } from './redis-server.ts';
-export { replaceHook, type SeededHook, seedConnectionWithHook } from './seed.ts';
+export {
+  replaceHook,
+  type SeededHook,
+  type SeedSecrets,
+  seedConnectionWithHook,
+} from './seed.ts';
 
 export function testUrls(): { databaseUrl: string; redisUrl: string } {
   return { databaseUrl: inject('databaseUrl'), redisUrl: inject('redisUrl') };

@@ -3,6 +3,15 @@ import { MEETING_EVENTS } from '@calhook/calendly';
 import type { Sealer } from '@calhook/crypto';
 import { connectionRepo, type Database, hookRepo } from '@calhook/db';
 
+/**
+ * What seeding needs of a deployment's keys: the sealer for the signing key, and its hook ids
+ * (`createHookIds` of @calhook/webhooks under the same keys), so the receiver admits the id.
+ */
+export interface SeedSecrets {
+  sealer: Sealer;
+  hookIds: { mint(): string };
+}
+
 export interface SeededHook {
   connectionId: string;
   userId: string;
@@ -18,12 +27,14 @@ export interface SeededHook {
  */
 export async function seedConnectionWithHook(
   db: Database,
-  sealer: Sealer,
+  { sealer, hookIds }: SeedSecrets,
   options: {
     userId?: string;
     calendlyUserUri?: string;
     status?: 'active' | 'disconnected';
     publicUrl?: string;
+    /** The hook's id instead of a minted one, e.g. one of the legacy shape. */
+    hookId?: string;
   } = {},
 ): Promise<SeededHook> {
   const tag = randomBytes(6).toString('hex');
@@ -31,7 +42,7 @@ export async function seedConnectionWithHook(
   const calendlyUserUri =
     options.calendlyUserUri ?? `https://api.calendly.com/users/U${tag.toUpperCase()}`;
   const organizationUri = `https://api.calendly.com/organizations/O${tag}`;
-  const hookId = randomBytes(16).toString('base64url');
+  const hookId = options.hookId ?? hookIds.mint();
   const signingKey = randomBytes(32).toString('base64url');
   const at = new Date();
   const connection = await connectionRepo.connectUser(

@@ -1,8 +1,10 @@
-// Proves the hook-key cache against real Postgres: a hit never waits for a query; answers in use
-// are re-read in the background, all of them in one query, keys re-opened only when they
-// changed; no answer older than the TTL is ever used, so a disconnect bites within it even
-// when no refresh ran; misses expire unrefreshed; forget() drops an answer; grace periods end
-// on time from the cached rows; a failed refresh is reported and its answers expire.
+// Proves the hook-key cache against real Postgres: a forged or unknown id costs no query and
+// never evicts a cached hook; minted ids (under the current or a previous key) and legacy ids
+// in use resolve; a hit never waits for a query; answers in use are re-read in the background,
+// all of them in one query, keys re-opened only when they changed; no answer older than the
+// TTL is ever used, so a disconnect bites within it even when no refresh ran; misses expire
+// unrefreshed; forget() drops an answer; grace periods end on time from the cached rows; a
+// failed refresh is reported and its answers expire.
 import { randomBytes } from 'node:crypto';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import {
@@ -16,6 +18,7 @@ import { replaceHook } from '@calhook/testing';
 import { eq, inArray } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createHookIds, type HookIds } from './hook-id.ts';
 import { createHookKeyResolver, type HookKeyResolverOptions } from './hook-keys.ts';
 
 interface Seeded {
@@ -29,6 +32,8 @@ let db: Executor;
 let queries = 0;
 let opened = 0;
 let sealer: Sealer;
+const encryptionKey = randomBytes(32);
+const hookIds: HookIds = createHookIds([encryptionKey]);
 let t = Date.UTC(2026, 10, 21, 12, 0, 0);
 
 beforeAll(() => {
@@ -54,10 +59,13 @@ afterAll(async () => {
   await database.close();
 });
 
-async function seed(n: number): Promise<Seeded[]> {
+/** An id of the shape minted before ids carried a MAC. */
+const legacyId = () => randomBytes(16).toString('base64url');
+
+async function seed(n: number, mint: () => string = hookIds.mint): Promise<Seeded[]> {
   const seeded: Seeded[] = [];
   for (let i = 0; i < n; i += 1) {
-    const hookId = randomBytes(16).toString('base64url');
+    const hookId = mint();
     const signingKey = randomBytes(32).toString('base64url');
     const [connection] = await database.db
       .insert(connections)
@@ -93,6 +101,7 @@ function resolver(options: Partial<HookKeyResolverOptions> = {}) {
   return createHookKeyResolver({
     db,
     sealer,
+    hookIds,
     appSigningKey: undefined,
     gracePeriodMs: 60_000,
     now: () => t,
@@ -104,6 +113,110 @@ const kinds = async (r: ReturnType<typeof resolver>, hooks: Seeded[]) =>
   Promise.all(hooks.map(async (h) => (await r.resolve(h.hookId)).kind));
 
 describe('createHookKeyResolver', () => {
+  it('refuses a forged id and an unknown legacy id without a query', async () => {
+    const [hook] = await seed(1);
+    const [old] = await seed(1, legacyId);
+    if (!hook || !old) throw new Error('no hooks');
+    const r = resolver();
+    const q0 = queries;
+    // The shape of a minted id, with one bit of its MAC wrong, or minted under other keys.
+    const bytes = Buffer.from(hook.hookId, 'base64url');
+    bytes[bytes.length - 1] = (bytes.at(-1) ?? 0) ^ 1;
+    const forged = [bytes.toString('base64url'), createHookIds([randomBytes(32)]).mint()];
+    for (const id of forged) expect((await r.resolve(id)).kind).toBe('unknown');
+    expect(queries).toBe(q0);
+
+    // The first legacy-shaped id reads the set of stored legacy ids, once; a legacy id not in
+    // it is unknown from then on without a query.
+    expect((await r.resolve(legacyId())).kind).toBe('unknown');
+    expect(queries).toBe(q0 + 1);
+    for (let i = 0; i < 1_000; i += 1) expect((await r.resolve(legacyId())).kind).toBe('unknown');
+    expect(queries).toBe(q0 + 1);
+    // The real ones are read as before.
+    expect((await r.resolve(old.hookId)).kind).toBe('accept');
+    expect((await r.resolve(hook.hookId)).kind).toBe('accept');
+    expect(queries).toBe(q0 + 3);
+  });
+
+  it('resolves a freshly minted id and a legacy id in use', async () => {
+    const [old] = await seed(1, legacyId);
+    const r = resolver();
+    // A hook created while the resolver runs: minted ids need no set to be admitted.
+    const [fresh] = await seed(1);
+    if (!old || !fresh) throw new Error('no hooks');
+    expect(await r.resolve(fresh.hookId)).toEqual({
+      kind: 'accept',
+      hookId: fresh.hookId,
+      connectionId: fresh.connectionId,
+      keys: [fresh.signingKey],
+    });
+    expect(await r.resolve(old.hookId)).toEqual({
+      kind: 'accept',
+      hookId: old.hookId,
+      connectionId: old.connectionId,
+      keys: [old.signingKey],
+    });
+  });
+
+  it('re-reads the legacy set in the background once an interval, however many ids arrive', async () => {
+    const r = resolver({ legacyRefreshMs: 60_000 });
+    expect((await r.resolve(legacyId())).kind).toBe('unknown');
+    // Written by a process still running older code, after the set was read.
+    const [late] = await seed(1, legacyId);
+    if (!late) throw new Error('no hook');
+    const q0 = queries;
+    t += 59_999;
+    expect((await r.resolve(late.hookId)).kind).toBe('unknown');
+    await r.idle();
+    expect(queries).toBe(q0);
+    t += 1;
+    // Answered from the set it has; the re-read starts behind the answer.
+    expect((await r.resolve(late.hookId)).kind).toBe('unknown');
+    expect((await r.resolve(legacyId())).kind).toBe('unknown');
+    await r.idle();
+    expect(queries).toBe(q0 + 1);
+    expect((await r.resolve(late.hookId)).kind).toBe('accept');
+    expect(queries).toBe(q0 + 2);
+  });
+
+  it('verifies an id minted under a previous key after the key rotates', async () => {
+    const previous = randomBytes(32);
+    const [hook] = await seed(1, createHookIds([previous]).mint);
+    if (!hook) throw new Error('no hook');
+    const rotated = createHookIds([randomBytes(32), previous]);
+    expect(rotated.verify(hook.hookId)).toBe(true);
+    expect((await resolver({ hookIds: rotated }).resolve(hook.hookId)).kind).toBe('accept');
+    // Once the previous key is dropped, its ids are forged as far as the receiver can tell.
+    const q0 = queries;
+    const dropped = resolver({ hookIds: createHookIds([randomBytes(32)]) });
+    expect((await dropped.resolve(hook.hookId)).kind).toBe('unknown');
+    expect(queries).toBe(q0);
+  });
+
+  it('keeps a cached hook through a flood of 100,000 distinct unknown ids', async () => {
+    const [hook] = await seed(1);
+    if (!hook) throw new Error('no hook');
+    // Small caches, so a single shared one would surely have been flushed.
+    const r = resolver({ maxCacheEntries: 10, maxMissEntries: 10 });
+    expect((await r.resolve(hook.hookId)).kind).toBe('accept');
+    const q0 = queries;
+    const foreign = createHookIds([randomBytes(32)]);
+    let unknown = 0;
+    for (let i = 0; i < 100_000; i += 1) {
+      const id = i % 2 === 0 ? foreign.mint() : legacyId();
+      if ((await r.resolve(id)).kind === 'unknown') unknown += 1;
+    }
+    expect(unknown).toBe(100_000);
+    // One read of the legacy set; no id of the flood reached the database.
+    expect(queries).toBe(q0 + 1);
+    // Well-minted ids with no row do reach it, one query each, and fill the miss cache many
+    // times over, but misses are kept apart from hooks.
+    for (let i = 0; i < 50; i += 1) expect((await r.resolve(hookIds.mint())).kind).toBe('unknown');
+    expect(queries).toBe(q0 + 51);
+    expect(await r.resolve(hook.hookId)).toMatchObject({ kind: 'accept', hookId: hook.hookId });
+    expect(queries).toBe(q0 + 51);
+  });
+
   it('serves hits from the cache and re-reads the answers in use with one query', async () => {
     const hooks = await seed(20);
     const r = resolver();
@@ -185,7 +298,8 @@ describe('createHookKeyResolver', () => {
 
   it('keeps a miss for the TTL without refreshing it, then reads again', async () => {
     const r = resolver();
-    const hookId = randomBytes(16).toString('base64url');
+    // A well-minted id with no row yet: the only kind of miss that reaches the database.
+    const hookId = hookIds.mint();
     const q0 = queries;
     expect((await r.resolve(hookId)).kind).toBe('unknown');
     expect(queries).toBe(q0 + 1);

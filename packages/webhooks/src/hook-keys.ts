@@ -2,6 +2,7 @@ import type { Sealer } from '@calhook/crypto';
 import { connections, type Executor, webhookHooks } from '@calhook/db';
 import { eq, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
+import { type HookIds, isLegacyHookId, LEGACY_HOOK_ID_LENGTH } from './hook-id.ts';
 import { HOOK_ID_PATTERN } from './hook-url.ts';
 
 /** What the receiver needs to know about a hook id, before it looks at the body. */
@@ -21,15 +22,17 @@ export interface HookKeyResolver {
    * its app key, not the hook's own, and each delivery then costs one HMAC, not one per key.
    */
   signedWith(hook: AcceptedHook, keyIndex: number): void;
-  /** Drops a cached answer, e.g. after a disconnect in the same process. */
+  /** Drops a cached answer (hit or miss), e.g. after a disconnect in the same process. */
   forget(hookId: string): void;
-  /** Resolves once no background refresh is running; call before closing the database. */
+  /** Resolves once no background read is running; call before closing the database. */
   idle(): Promise<void>;
 }
 
 export interface HookKeyResolverOptions {
   db: Executor;
   sealer: Sealer;
+  /** Checks minted ids offline: an id whose MAC fails is refused before any query. */
+  hookIds: HookIds;
   /** The OAuth app's signing key, accepted for every hook (CALENDLY.md: one key per app). */
   appSigningKey: string | undefined;
   /** How long a replaced hook's URL and key stay accepted after it was retired. */
@@ -44,7 +47,19 @@ export interface HookKeyResolverOptions {
    * re-read 2 s to finish before the answer may no longer be used.
    */
   refreshAfterMs?: number;
+  /** Bound on cached hooks (answers for ids that have a row). Default 50,000. */
   maxCacheEntries?: number;
+  /**
+   * Bound on cached misses, kept apart from hooks so that misses never push a hook out.
+   * Default 10,000.
+   */
+  maxMissEntries?: number;
+  /**
+   * How often the set of legacy ids (stored ids minted before ids carried a MAC) is read
+   * again, in the background, while legacy-shaped ids arrive. No legacy id is minted any more:
+   * this only picks up one written by an older process during a rolling deploy. Default 10 min.
+   */
+  legacyRefreshMs?: number;
   now?: () => number;
   /** A background refresh failed; answers it could not confirm expire and are read again. */
   onRefreshError?: (error: unknown) => void;
@@ -52,6 +67,7 @@ export interface HookKeyResolverOptions {
 
 const UNKNOWN: HookLookup = { kind: 'unknown' };
 const GONE: HookLookup = { kind: 'gone' };
+const UNKNOWN_ANSWER = Promise.resolve(UNKNOWN);
 // Ids per statement of a refresh: a bounded array, however many hooks are cached.
 const REFRESH_CHUNK = 1_000;
 
@@ -98,12 +114,18 @@ interface Entry {
 }
 
 /**
- * Resolves hook ids to the keys that may sign deliveries for them. Answers are cached and kept
- * confirmed in the background: once an answer is `refreshAfterMs` old, the call that finds it
- * is answered from the cache and one query re-reads every answer used within the TTL (at most
- * one such query at a time). An answer not confirmed for `cacheTtlMs` (unused, or Postgres
- * failing) is never used: the next call reads it on the request path, as does a miss once it
- * expires, so a flood of unknown ids costs one query per id per TTL at most.
+ * Resolves hook ids to the keys that may sign deliveries for them. An id reaches the database
+ * only if it could be a hook: a minted id whose MAC verifies, or a legacy id (minted before ids
+ * carried a MAC) found in the set of stored legacy ids, read once and then every
+ * `legacyRefreshMs` in the background. Anything else, a forged or guessed id, is unknown at the
+ * cost of an HMAC: a flood of them issues no query and touches no cache.
+ *
+ * Answers are cached and kept confirmed in the background: once an answer is `refreshAfterMs`
+ * old, the call that finds it is answered from the cache and one query re-reads every answer
+ * used within the TTL (at most one such query at a time). An answer not confirmed for
+ * `cacheTtlMs` (unused, or Postgres failing) is never used: the next call reads it on the
+ * request path, as does a miss once it expires. Misses are kept in a bounded cache of their
+ * own, so however many there are, they never evict a hook.
  */
 export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyResolver {
   const ttl = options.cacheTtlMs ?? 5_000;
@@ -112,11 +134,21 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
   // ones for answers that happened to age a moment later.
   const refreshGap = refreshAfter / 4;
   const max = options.maxCacheEntries ?? 50_000;
+  const maxMisses = options.maxMissEntries ?? 10_000;
+  const legacyRefresh = options.legacyRefreshMs ?? 600_000;
   const now = options.now ?? Date.now;
+  const { hookIds } = options;
+  /** Answers for ids that had a row when read. */
   const cache = new Map<string, Entry>();
+  /** Ids read and found missing, with when the read started. */
+  const misses = new Map<string, number>();
   const loading = new Map<string, Promise<HookLookup>>();
   let refreshing: Promise<void> | undefined;
   let lastRefreshAt = Number.NEGATIVE_INFINITY;
+  /** Stored legacy ids: undefined until first needed. */
+  let legacy: Set<string> | undefined;
+  let legacyLoading: Promise<Set<string>> | undefined;
+  let legacyTriedAt = Number.NEGATIVE_INFINITY;
 
   const replaced = alias(webhookHooks, 'replaced');
   // Built once: a refresh runs every ~3 s with ~1,000 ids, and building the query each time
@@ -141,6 +173,39 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
   async function read(ids: string[]): Promise<Map<string, HookRow>> {
     const rows: HookRow[] = await byIds.execute({ ids });
     return new Map(rows.map((row) => [row.id, row]));
+  }
+
+  /** Reads the stored legacy ids (at most one read at a time). */
+  function loadLegacy(at: number): Promise<Set<string>> {
+    legacyTriedAt = at;
+    legacyLoading ??= options.db
+      .select({ id: webhookHooks.id })
+      .from(webhookHooks)
+      .where(sql`length(${webhookHooks.id}) = ${LEGACY_HOOK_ID_LENGTH}`)
+      .then((rows) => {
+        legacy = new Set(rows.map((row) => row.id).filter(isLegacyHookId));
+        return legacy;
+      })
+      .finally(() => {
+        legacyLoading = undefined;
+      });
+    return legacyLoading;
+  }
+
+  /**
+   * Whether an id with no cached answer may be read from the database. Decided offline, except
+   * for the first legacy-shaped id, which waits for the set of legacy ids to be read.
+   */
+  function admissible(hookId: string, at: number): boolean | Promise<boolean> {
+    if (hookIds.verify(hookId)) return true;
+    if (!isLegacyHookId(hookId)) return false;
+    if (!legacy) return loadLegacy(at).then((ids) => ids.has(hookId));
+    // A failed re-read keeps the set it would have replaced and is tried again an interval
+    // later: however many unknown ids arrive, at most one read of the set per interval.
+    if (!legacyLoading && at - legacyTriedAt >= legacyRefresh) {
+      loadLegacy(at).catch((error: unknown) => options.onRefreshError?.(error));
+    }
+    return legacy.has(hookId);
   }
 
   function open(entry: Entry, previous: Map<string, string>, sealed: string): string {
@@ -198,6 +263,7 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
   }
 
   function remember(hookId: string, entry: Entry): void {
+    misses.delete(hookId);
     cache.delete(hookId);
     if (cache.size >= max) {
       const oldest = cache.keys().next().value;
@@ -206,17 +272,31 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
     cache.set(hookId, entry);
   }
 
+  function rememberMiss(hookId: string, checkedAt: number): void {
+    cache.delete(hookId);
+    misses.delete(hookId);
+    if (misses.size >= maxMisses) {
+      const oldest = misses.keys().next().value;
+      if (oldest !== undefined) misses.delete(oldest);
+    }
+    misses.set(hookId, checkedAt);
+  }
+
   function load(hookId: string): Promise<HookLookup> {
     const inFlight = loading.get(hookId);
     if (inFlight) return inFlight;
     const startedAt = now();
     const value = read([hookId]).then((rows) => {
-      const entry = entryOf(rows.get(hookId), startedAt);
+      const row = rows.get(hookId);
       // After a forget() during the read, this caller is answered but nothing is cached.
-      if (loading.get(hookId) === value) {
-        loading.delete(hookId);
-        if (ttl > 0) remember(hookId, entry);
+      const keep = loading.get(hookId) === value;
+      if (keep) loading.delete(hookId);
+      if (!row) {
+        if (keep && ttl > 0) rememberMiss(hookId, startedAt);
+        return UNKNOWN;
       }
+      const entry = entryOf(row, startedAt);
+      if (keep && ttl > 0) remember(hookId, entry);
       return entry.answer;
     });
     // A failed read (database down) is not cached: the next delivery tries again.
@@ -268,14 +348,23 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
 
   return {
     resolve(hookId) {
-      if (!HOOK_ID_PATTERN.test(hookId)) return Promise.resolve(UNKNOWN);
+      if (!HOOK_ID_PATTERN.test(hookId)) return UNKNOWN_ANSWER;
       const at = now();
       const entry = cache.get(hookId);
-      if (!entry || at - entry.checkedAt >= ttl) return load(hookId);
-      entry.usedAt = at;
-      if (at - entry.checkedAt >= refreshAfter && entry.row) startRefresh(at);
-      if (at > entry.until) derive(entry, at);
-      return entry.answer;
+      if (entry) {
+        // An expired answer is read again; its id was admitted when it was first read.
+        if (at - entry.checkedAt >= ttl) return load(hookId);
+        entry.usedAt = at;
+        if (at - entry.checkedAt >= refreshAfter && entry.row) startRefresh(at);
+        if (at > entry.until) derive(entry, at);
+        return entry.answer;
+      }
+      const missedAt = misses.get(hookId);
+      if (missedAt !== undefined && at - missedAt < ttl) return UNKNOWN_ANSWER;
+      const admitted = admissible(hookId, at);
+      if (admitted === true) return load(hookId);
+      if (admitted === false) return UNKNOWN_ANSWER;
+      return admitted.then((ok) => (ok ? load(hookId) : UNKNOWN));
     },
     signedWith(hook, keyIndex) {
       if (keyIndex <= 0) return;
@@ -284,10 +373,15 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
     },
     forget(hookId) {
       cache.delete(hookId);
+      misses.delete(hookId);
       loading.delete(hookId);
     },
     async idle() {
-      while (refreshing) await refreshing;
+      while (refreshing || legacyLoading) {
+        await refreshing;
+        // Its failure is reported to whoever started it.
+        await legacyLoading?.catch(() => {});
+      }
     },
   };
 }

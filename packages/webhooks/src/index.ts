@@ -1,5 +1,5 @@
 export { deliveryContentHash } from './delivery-hash.ts';
-export { newHookId, newSigningKey } from './hook-id.ts';
+export { createHookIds, type HookIds, newSigningKey } from './hook-id.ts';
 export {
   type AcceptedHook,
   createHookKeyResolver,

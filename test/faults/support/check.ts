@@ -5,6 +5,7 @@ import { type SeededHook, seedConnectionWithHook, testDatabase, testUrls } from 
 import postgres from 'postgres';
 import { expect } from 'vitest';
 import { createSealer } from '../../../packages/crypto/src/index.ts';
+import { createHookIds } from '../../../packages/webhooks/src/index.ts';
 import { type Answer, type Delivery, interleave, type Target } from './deliver.ts';
 import { type History, writeHistory } from './history.ts';
 import type { World } from './world.ts';
@@ -16,11 +17,12 @@ export interface SeededUser extends SeededHook {
 /** Connected users with one live hook each, as a finished connect leaves them. */
 export async function seedUsers(world: World, count: number): Promise<SeededUser[]> {
   const database = testDatabase();
-  const sealer = createSealer([Buffer.from(world.env.ENCRYPTION_KEY as string, 'base64')]);
+  const encryptionKeys = [Buffer.from(world.env.ENCRYPTION_KEY as string, 'base64')];
+  const secrets = { sealer: createSealer(encryptionKeys), hookIds: createHookIds(encryptionKeys) };
   try {
     const users: SeededUser[] = [];
     for (let i = 0; i < count; i++) {
-      const hook = await seedConnectionWithHook(database.db, sealer, {
+      const hook = await seedConnectionWithHook(database.db, secrets, {
         publicUrl: world.receiverUrl,
       });
       users.push({

@@ -9,7 +9,8 @@ export type HookState = (typeof hookStates)[number];
 
 /**
  * A callback endpoint of ours (`/webhooks/calendly/:id`) and the Calendly subscription behind
- * it. The id is random (128 bits, URL-safe), never the user id. A replaced hook keeps
+ * it. The id is 128 random bits and a MAC over them (URL-safe, never the user id; ids from
+ * before 2026-12-03 have no MAC, see @calhook/webhooks hook-id.ts). A replaced hook keeps
  * `retired_at`; its URL and key stay accepted for the grace period after that.
  */
 export const webhookHooks = pgTable(
