@@ -19,9 +19,11 @@ const running = useWorld(['receiver', 'worker']);
 const { sql } = running;
 
 /** Every column Calendly data decides, keyed by URI; ids, connection and bookkeeping stripped. */
+// Rows without bookkeeping: ids, times, and the version, which counts the changes recorded and
+// so depends on how many deliveries arrived before newer ones (the state does not).
 async function fullRows(db: postgres.Sql, connectionId: string) {
   const meetings = await db`
-    select to_jsonb(m) - 'id' - 'connection_id' - 'created_at' - 'updated_at' as row
+    select to_jsonb(m) - 'id' - 'connection_id' - 'created_at' - 'updated_at' - 'version' as row
     from meetings m where connection_id = ${connectionId} order by calendly_event_uri`;
   const invitees = await db`
     select to_jsonb(i) - 'id' - 'connection_id' - 'meeting_id' - 'created_at' - 'updated_at' as row
