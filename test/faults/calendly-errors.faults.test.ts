@@ -36,6 +36,7 @@ afterAll(async () => {
 });
 
 interface ConnectionState {
+  id: string;
   user_id: string;
   status: string;
   calendly_user_uri: string;
@@ -66,7 +67,7 @@ it('50% of Calendly calls fail with 5xx/429: no connection lost, all converge af
   const ours = (url: string) => url.startsWith(`${world.receiverUrl}/webhooks/calendly/`);
 
   const states = () => sql<ConnectionState[]>`
-    select user_id, status, calendly_user_uri, access_token_enc, token_expires_at
+    select id, user_id, status, calendly_user_uri, access_token_enc, token_expires_at
     from connections where user_id = any(${userIds})`;
   const seenStatuses = new Set<string>();
   const watch = async () => {
@@ -137,7 +138,9 @@ it('50% of Calendly calls fail with 5xx/429: no connection lost, all converge af
         problems.push(`${row.user_id}: token not fresh`);
       } else {
         const me = await fetch(`${sim.url}/users/me`, {
-          headers: { authorization: `Bearer ${sealer.open(row.access_token_enc)}` },
+          headers: {
+            authorization: `Bearer ${sealer.open(row.access_token_enc, { purpose: 'access_token', id: row.id })}`,
+          },
         });
         if (me.status !== 200) problems.push(`${row.user_id}: token refused (${me.status})`);
       }

@@ -32,7 +32,7 @@ try {
     organizationUri,
     callbackUrl: url,
     events: MEETING_EVENTS,
-    signingKeyEnc: sealer.seal(signingKey),
+    signingKeyEnc: sealer.seal(signingKey, { purpose: 'hook_signing_key', id: hookId }),
     replacesHookId: null,
     state: 'active',
     subscriptionUri: `https://api.calendly.com/webhook_subscriptions/dev-${randomBytes(6).toString('hex')}`,

@@ -253,9 +253,12 @@ describe('connect', () => {
       .select()
       .from(webhookHooks)
       .where(eq(webhookHooks.id, nextId));
-    expect(createSealer(h.config.encryptionKeys).open(hook!.signingKeyEnc!)).toBe(
-      mine[0]?.signing_key,
-    );
+    expect(
+      createSealer(h.config.encryptionKeys).open(hook!.signingKeyEnc!, {
+        purpose: 'hook_signing_key',
+        id: nextId,
+      }),
+    ).toBe(mine[0]?.signing_key);
   });
 
   it('saves a free-plan user with the webhook unavailable and Calendly’s message', async () => {
@@ -312,7 +315,12 @@ describe('connect', () => {
     const dump = JSON.stringify(row);
     expect(dump).not.toContain(tokens.accessToken);
     expect(dump).not.toContain(tokens.refreshToken);
-    expect(() => createSealer([randomBytes(32)]).open(String(row?.access_token_enc))).toThrow();
+    expect(() =>
+      createSealer([randomBytes(32)]).open(String(row?.access_token_enc), {
+        purpose: 'access_token',
+        id: String(row?.id),
+      }),
+    ).toThrow();
     const hooks = await h.database
       .sql`select signing_key_enc from webhook_hooks where connection_id = ${row?.id}`;
     const sub = (await ours(user))[0]!;

@@ -66,8 +66,14 @@ it('never logs a token, code, key or secret', async () => {
     .select()
     .from(connections)
     .where(eq(connections.userId, userId));
-  secrets.refreshedAccessToken = sealer.open(row!.accessTokenEnc!);
-  secrets.refreshedRefreshToken = sealer.open(row!.refreshTokenEnc!);
+  secrets.refreshedAccessToken = sealer.open(row!.accessTokenEnc!, {
+    purpose: 'access_token',
+    id: row!.id,
+  });
+  secrets.refreshedRefreshToken = sealer.open(row!.refreshTokenEnc!, {
+    purpose: 'refresh_token',
+    id: row!.id,
+  });
   expect(secrets.refreshedAccessToken).not.toBe(secrets.firstAccessToken);
 
   // The hosted flow: the code travels in the callback's query string, the completion in the
@@ -97,8 +103,14 @@ it('never logs a token, code, key or secret', async () => {
     .select()
     .from(connections)
     .where(eq(connections.userId, hostedUserId));
-  secrets.hostedAccessToken = sealer.open(hosted!.accessTokenEnc!);
-  secrets.hostedRefreshToken = sealer.open(hosted!.refreshTokenEnc!);
+  secrets.hostedAccessToken = sealer.open(hosted!.accessTokenEnc!, {
+    purpose: 'access_token',
+    id: hosted!.id,
+  });
+  secrets.hostedRefreshToken = sealer.open(hosted!.refreshTokenEnc!, {
+    purpose: 'refresh_token',
+    id: hosted!.id,
+  });
   // Presented again: the refusal is logged without the completion too.
   const again = await h.api('POST', '/v1/oauth/complete', {
     userId: hostedUserId,

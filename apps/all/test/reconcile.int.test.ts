@@ -244,7 +244,7 @@ describe('backfill', () => {
       headers: {
         'content-type': 'application/json',
         'calendly-webhook-signature': signatureHeader(
-          sealer.open(hook!.signingKeyEnc!),
+          sealer.open(hook!.signingKeyEnc!, { purpose: 'hook_signing_key', id: hook!.id }),
           Math.floor(Date.now() / 1000),
           body,
         ),

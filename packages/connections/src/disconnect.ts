@@ -45,7 +45,9 @@ export async function detach(
   const payload: CleanupPayload = {
     connectionId: connection.id,
     subscriptionUris: hooks.map((h) => h.subscriptionUri).filter((u): u is string => u !== null),
-    accessTokenEnc: accessToken ? deps.sealer.seal(accessToken) : (current?.accessTokenEnc ?? null),
+    accessTokenEnc: accessToken
+      ? deps.sealer.seal(accessToken, { purpose: 'access_token', id: connection.id })
+      : (current?.accessTokenEnc ?? null),
     refreshTokenEnc: current?.refreshTokenEnc ?? null,
   };
   await deps.tokens.cancelRefresh(connection.id);
@@ -97,8 +99,14 @@ export async function cleanupRemote(
     );
   }
   const { calendly, sealer } = deps;
-  const accessToken = payload.accessTokenEnc ? sealer.open(payload.accessTokenEnc) : null;
-  const refreshToken = payload.refreshTokenEnc ? sealer.open(payload.refreshTokenEnc) : null;
+  // Sealed for the connection's row: a job naming another connection cannot open them.
+  const id = payload.connectionId;
+  const accessToken = payload.accessTokenEnc
+    ? sealer.open(payload.accessTokenEnc, { purpose: 'access_token', id })
+    : null;
+  const refreshToken = payload.refreshTokenEnc
+    ? sealer.open(payload.refreshTokenEnc, { purpose: 'refresh_token', id })
+    : null;
   const toRevoke = [refreshToken, accessToken];
   let deleted = 0;
   const remove = async (token: string) => {

@@ -91,7 +91,7 @@ export function createOauthFlow(deps: OauthFlowDeps): OauthFlow {
         userId,
         returnTo,
         redirectUri: deps.redirectUri,
-        codeVerifierEnc: deps.sealer.seal(verifier),
+        codeVerifierEnc: deps.sealer.seal(verifier, { purpose: 'oauth_code_verifier', id }),
         expiresAt,
       });
       await oauthStateRepo.pruneExpired(deps.db, new Date(now().getTime() - 86_400_000));
@@ -133,7 +133,7 @@ export function createOauthFlow(deps: OauthFlowDeps): OauthFlow {
       }
       const completion = randomBytes(32).toString('base64url');
       const claimed = await oauthStateRepo.claim(deps.db, attempt.id, at, {
-        codeEnc: deps.sealer.seal(query.code),
+        codeEnc: deps.sealer.seal(query.code, { purpose: 'oauth_code', id: attempt.id }),
         completionHash: completionHash(completion),
         completionExpiresAt: new Date(at.getTime() + completionTtlMs),
       });
@@ -160,9 +160,12 @@ export function createOauthFlow(deps: OauthFlowDeps): OauthFlow {
         }
         const { connection } = await deps.connections.connect(userId, {
           kind: 'code',
-          code: deps.sealer.open(claimed.codeEnc),
+          code: deps.sealer.open(claimed.codeEnc, { purpose: 'oauth_code', id: claimed.id }),
           redirectUri: claimed.redirectUri,
-          codeVerifier: deps.sealer.open(claimed.codeVerifierEnc),
+          codeVerifier: deps.sealer.open(claimed.codeVerifierEnc, {
+            purpose: 'oauth_code_verifier',
+            id: claimed.id,
+          }),
         });
         return { ok: true, connection };
       } catch (error) {

@@ -120,7 +120,7 @@ async function create(
     organizationUri: target.organization,
     callbackUrl: url,
     events: MEETING_EVENTS,
-    signingKeyEnc: deps.sealer.seal(signingKey),
+    signingKeyEnc: deps.sealer.seal(signingKey, { purpose: 'hook_signing_key', id }),
     replacesHookId,
   });
   const createOnce = () =>

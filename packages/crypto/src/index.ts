@@ -1,1 +1,8 @@
-export { createSealer, keyIdOf, SealError, type Sealer } from './sealer.ts';
+export {
+  createSealer,
+  keyIdOf,
+  type SealContext,
+  SealError,
+  type Sealer,
+  type SealPurpose,
+} from './sealer.ts';

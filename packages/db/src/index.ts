@@ -18,3 +18,4 @@ export * as oauthStateRepo from './repositories/oauth-states.ts';
 export type { KnownHook, NewHook } from './repositories/webhook-hooks.ts';
 export * as hookRepo from './repositories/webhook-hooks.ts';
 export * from './schema/index.ts';
+export type { Reseal, ResealCounts, SealedContext } from './sealed.ts';

@@ -58,7 +58,7 @@ export async function seedConnectionWithHook(
     organizationUri: null,
     callbackUrl: `${options.publicUrl ?? 'http://127.0.0.1:3000'}/webhooks/calendly/${hookId}`,
     events: MEETING_EVENTS,
-    signingKeyEnc: sealer.seal(signingKey),
+    signingKeyEnc: sealer.seal(signingKey, { purpose: 'hook_signing_key', id: hookId }),
     replacesHookId: null,
     state: 'active',
   });

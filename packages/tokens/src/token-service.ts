@@ -206,7 +206,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   function currentOf(row: TokenRow): CurrentToken | null {
     if (!row.accessTokenEnc) return null;
     return {
-      accessToken: sealer.open(row.accessTokenEnc),
+      accessToken: sealer.open(row.accessTokenEnc, { purpose: 'access_token', id: row.id }),
       tokenVersion: row.tokenVersion,
       expiresAt: row.tokenExpiresAt,
     };
@@ -233,8 +233,14 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       tx,
       connectionId,
       {
-        accessTokenEnc: sealer.seal(tokens.accessToken),
-        refreshTokenEnc: tokens.refreshToken === null ? null : sealer.seal(tokens.refreshToken),
+        accessTokenEnc: sealer.seal(tokens.accessToken, {
+          purpose: 'access_token',
+          id: connectionId,
+        }),
+        refreshTokenEnc:
+          tokens.refreshToken === null
+            ? null
+            : sealer.seal(tokens.refreshToken, { purpose: 'refresh_token', id: connectionId }),
         expiresAt: tokens.expiresAt,
       },
       now(),
@@ -282,7 +288,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
 
   /** Asks Calendly for a new pair with the stored refresh token and records what happened. */
   async function rotate(tx: Tx, row: TokenRow, reason: RefreshReason): Promise<LockedOutcome> {
-    const refreshToken = sealer.open(row.refreshTokenEnc as string);
+    const refreshToken = sealer.open(row.refreshTokenEnc as string, {
+      purpose: 'refresh_token',
+      id: row.id,
+    });
     // A refresh that was sent but never answered leaves the stored refresh token possibly spent.
     // It is still the only credential we have, and using it again can only answer a new pair
     // (the first request never took effect) or invalid_grant (it did: the pair it returned is

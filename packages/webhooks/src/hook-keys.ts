@@ -208,8 +208,16 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
     return legacy.has(hookId);
   }
 
-  function open(entry: Entry, previous: Map<string, string>, sealed: string): string {
-    const key = previous.get(sealed) ?? options.sealer.open(sealed);
+  /** A hook's signing key, sealed for that hook's row. */
+  function open(
+    entry: Entry,
+    previous: Map<string, string>,
+    sealed: string,
+    hookId: string,
+  ): string {
+    const key =
+      previous.get(sealed) ??
+      options.sealer.open(sealed, { purpose: 'hook_signing_key', id: hookId });
     entry.opened.set(sealed, key);
     return key;
   }
@@ -235,14 +243,14 @@ export function createHookKeyResolver(options: HookKeyResolverOptions): HookKeyR
     }
     // Cleared on disconnect: a disconnected user's hooks accept nothing, whatever the grace.
     if (!row.signingKeyEnc) return [GONE, Number.POSITIVE_INFINITY];
-    const keys = [open(entry, previous, row.signingKeyEnc)];
+    const keys = [open(entry, previous, row.signingKeyEnc, row.id)];
     if (options.appSigningKey) keys.push(options.appSigningKey);
     if (row.replacesHookId && row.replacedKeyEnc) {
       const end = row.replacedRetiredAt
         ? row.replacedRetiredAt.getTime() + options.gracePeriodMs
         : Number.POSITIVE_INFINITY;
       if (end >= at) {
-        keys.push(open(entry, previous, row.replacedKeyEnc));
+        keys.push(open(entry, previous, row.replacedKeyEnc, row.replacesHookId));
         until = Math.min(until, end);
       }
     }

@@ -10,6 +10,7 @@ import {
   connections,
   type SubscriptionReport,
 } from '../schema/connections.ts';
+import { RESEAL_BATCH, type Reseal, type ResealCounts } from '../sealed.ts';
 import * as changeRepo from './changes.ts';
 
 /**
@@ -364,4 +365,54 @@ export async function advanceLastEventAt(ex: Executor, latest: ReadonlyMap<strin
         select c.id from ${connections} c where c.id = any(${sql.param(ids)}::uuid[])
         order by c.id for no key update))
       and (${connections.lastEventAt} is null or ${connections.lastEventAt} < v.at)`);
+}
+
+/**
+ * Re-seals every stored token that `reseal` says is not current (another key, an older
+ * format), each in place only if it is still the value that was read: a token rotated
+ * meanwhile is already current and is left as it is.
+ */
+export async function resealTokens(ex: Executor, reseal: Reseal): Promise<ResealCounts> {
+  const counts = { access_token: 0, refresh_token: 0 };
+  for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
+    const rows = await ex
+      .select({
+        id: connections.id,
+        accessTokenEnc: connections.accessTokenEnc,
+        refreshTokenEnc: connections.refreshTokenEnc,
+      })
+      .from(connections)
+      .where(sql`${connections.id} > ${after}::uuid`)
+      .orderBy(connections.id)
+      .limit(RESEAL_BATCH);
+    for (const row of rows) {
+      const access = row.accessTokenEnc
+        ? reseal(row.accessTokenEnc, { purpose: 'access_token', id: row.id })
+        : null;
+      const refresh = row.refreshTokenEnc
+        ? reseal(row.refreshTokenEnc, { purpose: 'refresh_token', id: row.id })
+        : null;
+      if (!access && !refresh) continue;
+      const [written] = await ex
+        .update(connections)
+        .set({
+          ...(access ? { accessTokenEnc: access } : {}),
+          ...(refresh ? { refreshTokenEnc: refresh } : {}),
+        })
+        .where(
+          and(
+            eq(connections.id, row.id),
+            sql`${connections.accessTokenEnc} is not distinct from ${row.accessTokenEnc}`,
+            sql`${connections.refreshTokenEnc} is not distinct from ${row.refreshTokenEnc}`,
+          ),
+        )
+        .returning({ id: connections.id });
+      if (!written) continue;
+      if (access) counts.access_token += 1;
+      if (refresh) counts.refresh_token += 1;
+    }
+    const last = rows.at(-1);
+    if (!last) return counts;
+    after = last.id;
+  }
 }

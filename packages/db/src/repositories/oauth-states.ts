@@ -1,7 +1,8 @@
 // The owner of the `oauth_states` table: one row per hosted-OAuth attempt.
-import { and, eq, gt, isNull, lt } from 'drizzle-orm';
+import { and, eq, gt, isNull, lt, sql } from 'drizzle-orm';
 import type { Executor } from '../client.ts';
 import { type OauthStateRow, oauthStates } from '../schema/oauth-states.ts';
+import type { Reseal, ResealCounts } from '../sealed.ts';
 
 export type NewOauthAttempt = Pick<
   OauthStateRow,
@@ -78,4 +79,43 @@ export async function claimCompletion(
 /** Forgets the sealed code once its completion is claimed: it is never needed again. */
 export async function discardCode(ex: Executor, id: string): Promise<void> {
   await ex.update(oauthStates).set({ codeEnc: null }).where(eq(oauthStates.id, id));
+}
+
+/**
+ * Re-seals the PKCE verifiers and pending codes of attempts not yet expired (expired ones are
+ * useless and pruned), in place unless they changed meanwhile.
+ */
+export async function resealSecrets(ex: Executor, reseal: Reseal, at: Date): Promise<ResealCounts> {
+  const counts = { oauth_code_verifier: 0, oauth_code: 0 };
+  const rows = await ex
+    .select({
+      id: oauthStates.id,
+      codeVerifierEnc: oauthStates.codeVerifierEnc,
+      codeEnc: oauthStates.codeEnc,
+    })
+    .from(oauthStates)
+    .where(gt(oauthStates.expiresAt, at));
+  for (const row of rows) {
+    const verifier = reseal(row.codeVerifierEnc, { purpose: 'oauth_code_verifier', id: row.id });
+    const code = row.codeEnc ? reseal(row.codeEnc, { purpose: 'oauth_code', id: row.id }) : null;
+    if (!verifier && !code) continue;
+    const [written] = await ex
+      .update(oauthStates)
+      .set({
+        ...(verifier ? { codeVerifierEnc: verifier } : {}),
+        ...(code ? { codeEnc: code } : {}),
+      })
+      .where(
+        and(
+          eq(oauthStates.id, row.id),
+          eq(oauthStates.codeVerifierEnc, row.codeVerifierEnc),
+          sql`${oauthStates.codeEnc} is not distinct from ${row.codeEnc}`,
+        ),
+      )
+      .returning({ id: oauthStates.id });
+    if (!written) continue;
+    if (verifier) counts.oauth_code_verifier += 1;
+    if (code) counts.oauth_code += 1;
+  }
+  return counts;
 }

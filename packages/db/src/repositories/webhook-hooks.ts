@@ -4,6 +4,7 @@ import { and, desc, eq, isNotNull, isNull, ne, or, type SQL, sql } from 'drizzle
 import type { Executor } from '../client.ts';
 import { connections } from '../schema/connections.ts';
 import { type HookState, type WebhookHookRow, webhookHooks } from '../schema/webhook-hooks.ts';
+import { RESEAL_BATCH, type Reseal, type ResealCounts } from '../sealed.ts';
 
 /** The connection's hook that is not retired (the newest, should there be two). */
 export async function currentOf(
@@ -209,4 +210,31 @@ export async function replace(
     .update(webhookHooks)
     .set({ state: 'retired', retiredAt })
     .where(eq(webhookHooks.id, old.id));
+}
+
+/** Re-seals every stored signing key that is not current, in place unless it changed meanwhile. */
+export async function resealSigningKeys(ex: Executor, reseal: Reseal): Promise<ResealCounts> {
+  const counts = { hook_signing_key: 0 };
+  for (let after = ''; ; ) {
+    const rows = await ex
+      .select({ id: webhookHooks.id, signingKeyEnc: webhookHooks.signingKeyEnc })
+      .from(webhookHooks)
+      .where(and(sql`${webhookHooks.id} > ${after}`, isNotNull(webhookHooks.signingKeyEnc)))
+      .orderBy(webhookHooks.id)
+      .limit(RESEAL_BATCH);
+    for (const row of rows) {
+      const sealed = row.signingKeyEnc as string;
+      const next = reseal(sealed, { purpose: 'hook_signing_key', id: row.id });
+      if (!next) continue;
+      const [written] = await ex
+        .update(webhookHooks)
+        .set({ signingKeyEnc: next })
+        .where(and(eq(webhookHooks.id, row.id), eq(webhookHooks.signingKeyEnc, sealed)))
+        .returning({ id: webhookHooks.id });
+      if (written) counts.hook_signing_key += 1;
+    }
+    const last = rows.at(-1);
+    if (!last) return counts;
+    after = last.id;
+  }
 }
