@@ -281,6 +281,20 @@ describe('connect', () => {
     }
   });
 
+  it('saves a user whose token lacks a webhook scope, naming the scope Calendly asked for', async () => {
+    const user = await h.sim.control.createUser({
+      email: `${uniqueId('adviser')}@example.com`,
+      scopes: ['users:read', 'scheduled_events:read'],
+    });
+    const userId = uniqueId('u');
+    const response = await h.api('PUT', `/v1/connections/${userId}`, await tokensFor(user));
+    expect(response.status).toBe(200);
+    expect(response.body.webhook.state).toBe('unavailable');
+    // Listing subscriptions is refused first; Calendly names the scope it wants.
+    expect(response.body.webhook.message).toMatch(/the token lacks: webhooks:(read|write)/);
+    expect(await subscriptionsOf(user)).toHaveLength(0);
+  });
+
   it('answers 422 with Calendly’s error for a bad code, and saves nothing', async () => {
     const userId = uniqueId('u');
     const response = await h.api('PUT', `/v1/connections/${userId}`, {
