@@ -267,6 +267,7 @@ export function controlRoutes(context: SimContext) {
         rateLimitResetSeconds: Math.round(
           clamped(body, 'rateLimitResetSeconds', NO_FAULTS.rateLimitResetSeconds, 1, 3600),
         ),
+        omitTokenOwner: body.omitTokenOwner === true,
       };
       state.faults = faults;
       return faults;

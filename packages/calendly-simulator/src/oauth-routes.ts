@@ -223,7 +223,10 @@ export function oauthRoutes(context: SimContext) {
       }
       if (!result.ok) return answer(userUri, result.status, result.error, result.description);
       record(form, result.grant.userUri, 200, 'ok');
-      return tokenResponse(state, result.grant);
+      const body = tokenResponse(state, result.grant);
+      if (state.faults.omitTokenOwner)
+        return { ...body, owner: undefined, organization: undefined };
+      return body;
     });
 
     app.post('/oauth/revoke', async (request: FastifyRequest, reply: FastifyReply) => {

@@ -151,6 +151,8 @@ export interface Faults {
   rateLimitRate: number;
   /** The `X-RateLimit-Reset` those injected 429s carry, in seconds. */
   rateLimitResetSeconds: number;
+  /** `/oauth/token` answers leave out `owner` and `organization`, which nothing promises. */
+  omitTokenOwner: boolean;
 }
 
 export const NO_FAULTS: Faults = {
@@ -162,6 +164,7 @@ export const NO_FAULTS: Faults = {
   tokenEndpointDown: false,
   rateLimitRate: 0,
   rateLimitResetSeconds: 1,
+  omitTokenOwner: false,
 };
 
 /** Switches a test may flip while the simulator runs; `/_sim/reset` restores the options' values. */

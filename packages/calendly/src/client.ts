@@ -40,6 +40,8 @@ export interface CalendlyClientOptions {
   headersTimeoutMs?: number;
   /** Idle time between body chunks. Default 30 s. */
   bodyTimeoutMs?: number;
+  /** A larger response body fails the call unread. Default MAX_RESPONSE_BYTES (4 MiB). */
+  maxResponseBytes?: number;
   /** Retries of GET and DELETE after the first attempt. Default 3. */
   maxRetries?: number;
   /** First back-off step. Default 200 ms. */
@@ -185,6 +187,7 @@ export function createCalendlyClient(options: CalendlyClientOptions): CalendlyCl
     dispatcher,
     headersTimeoutMs: options.headersTimeoutMs ?? 30_000,
     bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
+    maxResponseBytes: options.maxResponseBytes,
     policy,
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     random: options.random ?? Math.random,

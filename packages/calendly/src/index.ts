@@ -45,4 +45,4 @@ export {
   type RetryPolicy,
 } from './retry-policy.ts';
 export { cleanJson, cleanText, parseCleanJson } from './text.ts';
-export type { CalendlyLogger } from './transport.ts';
+export { type CalendlyLogger, MAX_RESPONSE_BYTES } from './transport.ts';

@@ -53,7 +53,12 @@ export function collectionPage() {
   });
 }
 
-/** Calendly's token endpoint answer. */
+/**
+ * Calendly's token endpoint answer. Only what calhook uses is required: nothing promises
+ * `owner` and `organization` on a refresh, and refusing an answer for their absence would lose
+ * a rotated pair Calendly has already issued (the old refresh token is spent), forcing the user
+ * to reconnect. Who a token acts for comes from `GET /users/me`.
+ */
 export const tokenResponseSchema = z.looseObject({
   token_type: z.string().optional(),
   access_token: z.string().min(1),
@@ -63,8 +68,8 @@ export const tokenResponseSchema = z.looseObject({
   created_at: z.number().optional(),
   /** Seconds; 7200 at Calendly. */
   expires_in: z.number().positive(),
-  owner: z.string(),
-  organization: z.string(),
+  owner: z.string().optional(),
+  organization: z.string().optional(),
 });
 export type TokenResponse = z.infer<typeof tokenResponseSchema>;
 
@@ -75,9 +80,10 @@ export interface TokenSet {
   /** The earlier of Calendly's own expiry and local receipt time + lifetime. */
   expiresAt: Date;
   scope: string;
-  /** The user URI the token acts for. */
-  ownerUri: string;
-  organizationUri: string;
+  /** The user URI the token acts for, when the answer names it (a refresh may not). */
+  ownerUri: string | undefined;
+  /** The organization URI, when the answer names it (a refresh may not). */
+  organizationUri: string | undefined;
   createdAt: Date;
 }
 

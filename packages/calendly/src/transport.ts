@@ -13,10 +13,21 @@ export interface CalendlyLogger {
   debug?(obj: Record<string, unknown>, msg?: string): void;
 }
 
+/**
+ * The largest response body read, 4 MiB. Calendly's biggest answers are list pages of 100
+ * scheduled events or invitees: about 200 KB typically, more with ten long answers per invitee.
+ * Refusing a genuine page would stall backfill for good, so the cap sits an order of magnitude
+ * above that; what it stops is a broken proxy or a wrong CALENDLY_API_URL streaming without
+ * end, which would otherwise be held in memory whole, once per concurrent call.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
 export interface TransportOptions {
   dispatcher: Dispatcher;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** Bodies past this many bytes are not read further; default MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
   policy: RetryPolicy;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
@@ -57,6 +68,33 @@ function parseBody(text: string): unknown {
   }
 }
 
+/**
+ * The body as text, or `null` once it passes `maxBytes`: then the stream is destroyed (closing
+ * the socket) instead of being drained, so no more of it is received.
+ */
+async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  headers: Dispatcher.ResponseData['headers'],
+  maxBytes: number,
+): Promise<string | null> {
+  const declared = Number(headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    body.destroy();
+    return null;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      return null;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 function transportCode(cause: unknown): string | undefined {
   if (typeof cause !== 'object' || cause === null) return undefined;
   const code = (cause as { code?: unknown }).code;
@@ -65,11 +103,12 @@ function transportCode(cause: unknown): string | undefined {
 
 export function createTransport(options: TransportOptions): Transport {
   const { dispatcher, policy, sleep, random, now, logger } = options;
+  const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
   async function attempt(request: HttpRequest, logPath: string): Promise<HttpResponse> {
     const target = targetFor(request.baseUrl, request.path);
     let response: Dispatcher.ResponseData;
-    let text: string;
+    let text: string | null;
     try {
       response = await dispatcher.request({
         origin: target.origin,
@@ -80,16 +119,25 @@ export function createTransport(options: TransportOptions): Transport {
         headersTimeout: options.headersTimeoutMs,
         bodyTimeout: options.bodyTimeoutMs,
       });
-      // Always drain the body, or the keep-alive socket cannot be reused.
-      text = await response.body.text();
+      // Read to the end (or destroyed past the cap), or the keep-alive socket cannot be reused.
+      text = await readCapped(response.body, response.headers, maxBytes);
     } catch (cause) {
       throw errorFromTransport(request.method, logPath, cause);
     }
     const status = response.statusCode;
-    const body = parseBody(text);
-    if ((status >= 200 && status < 300) || request.alsoOk?.includes(status)) {
-      return { status, body };
+    const ok = (status >= 200 && status < 300) || request.alsoOk?.includes(status);
+    if (text === null && ok) {
+      throw new CalendlyError({
+        kind: 'invalid_response',
+        method: request.method,
+        path: logPath,
+        status,
+        message: `Calendly ${request.method} ${logPath} answered ${status} with a body over ${maxBytes} bytes`,
+      });
     }
+    // An oversized error page still says what failed by its status (a 503 stays retryable).
+    const body = text === null ? `(body over ${maxBytes} bytes, not read)` : parseBody(text);
+    if (ok) return { status, body };
     throw errorFromResponse({
       method: request.method,
       path: logPath,

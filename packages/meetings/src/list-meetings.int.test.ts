@@ -1,5 +1,6 @@
 // Proves the meetings read side: only the user's meetings, filters, start-time order, keyset
-// pages that neither skip nor repeat, invitees attached, and a typed error for a bad cursor.
+// pages that neither skip nor repeat, invitees attached, and a typed error for a bad cursor,
+// limit, out-of-range time or inverted window.
 import type { DatabaseHandle } from '@calhook/db';
 import { testDatabase, uniqueId } from '@calhook/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,10 +172,45 @@ describe('listMeetings', () => {
         error: 'invalid_limit',
       });
     }
+    for (const time of ['0000-12-31T23:59:59.999Z', '+010000-01-01T00:00:00.000Z']) {
+      const cursor = Buffer.from(
+        JSON.stringify([time, '00000000-0000-4000-8000-000000000000']),
+      ).toString('base64url');
+      expect(await listMeetings(handle.db, { userId, cursor })).toMatchObject({
+        ok: false,
+        field: 'cursor',
+      });
+    }
     const valid = encodeMeetingsCursor({
       startTime: new Date('2024-06-04T00:00:00Z'),
       id: '00000000-0000-4000-8000-000000000000',
     });
     expect((await list({ cursor: valid })).meetings).toHaveLength(2);
+  });
+
+  it('answers a typed error for a time outside years 1 to 9999 or a window ending before it starts', async () => {
+    for (const [field, time] of [
+      ['from', new Date('0000-12-31T23:59:59.999Z')],
+      ['to', new Date('+010000-01-01T00:00:00Z')],
+      ['from', new Date(Number.NaN)],
+    ] as const) {
+      expect(await listMeetings(handle.db, { userId, [field]: time })).toMatchObject({
+        ok: false,
+        error: 'invalid_time',
+        field,
+      });
+    }
+    expect(
+      await listMeetings(handle.db, {
+        userId,
+        from: new Date('2024-06-03T00:00:00Z'),
+        to: new Date('2024-06-02T00:00:00Z'),
+      }),
+    ).toMatchObject({ ok: false, error: 'invalid_window', field: 'to' });
+    const edges = await list({
+      from: new Date('0001-01-01T00:00:00Z'),
+      to: new Date('9999-12-31T23:59:59.999Z'),
+    });
+    expect(edges.meetings).toHaveLength(starts.length);
   });
 });

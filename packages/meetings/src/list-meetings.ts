@@ -41,9 +41,9 @@ export interface Meeting {
 
 export interface ListMeetingsQuery {
   userId: string;
-  /** Inclusive lower bound on the start time. */
+  /** Inclusive lower bound on the start time, within the accepted range. */
   from?: Date;
-  /** Exclusive upper bound on the start time. */
+  /** Exclusive upper bound on the start time, within the accepted range and not before `from`. */
   to?: Date;
   status?: MeetingStatus;
   /** 1..200, default 50. */
@@ -55,13 +55,30 @@ export type ListMeetingsResult =
   | { ok: true; meetings: Meeting[]; nextCursor: string | null }
   | {
       ok: false;
-      error: 'invalid_cursor' | 'invalid_limit';
-      field: 'cursor' | 'limit';
+      error: 'invalid_cursor' | 'invalid_limit' | 'invalid_time' | 'invalid_window';
+      field: 'cursor' | 'limit' | 'from' | 'to';
       message: string;
     };
 
 export const DEFAULT_MEETINGS_LIMIT = 50;
 export const MAX_MEETINGS_LIMIT = 200;
+
+/**
+ * The instants a query may name (`from`, `to`, a cursor's position): years 1 to 9999 in UTC.
+ * Postgres timestamptz holds 4713 BC to 294276 AD and a JS Date ±275760 years, but Postgres has
+ * no year 0 and rejects what lies past its range with an error, not an empty result: bounds
+ * checked here keep such a value a 400 naming the parameter instead of a failed query.
+ */
+export const EARLIEST_MEETING_TIME = new Date('0001-01-01T00:00:00.000Z');
+export const LATEST_MEETING_TIME = new Date('9999-12-31T23:59:59.999Z');
+
+function inTimeRange(time: Date): boolean {
+  const ms = time.getTime();
+  return ms >= EARLIEST_MEETING_TIME.getTime() && ms <= LATEST_MEETING_TIME.getTime();
+}
+
+const TIME_RANGE_MESSAGE =
+  'must be an ISO 8601 date-time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z';
 
 interface CursorPosition {
   startTime: Date;
@@ -69,6 +86,8 @@ interface CursorPosition {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Date.toISOString within years 0 to 9999 (expanded years are out of range anyway).
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function encodeMeetingsCursor(position: CursorPosition): string {
   return Buffer.from(JSON.stringify([position.startTime.toISOString(), position.id])).toString(
@@ -86,9 +105,11 @@ export function decodeMeetingsCursor(cursor: string): CursorPosition | null {
   if (!Array.isArray(value) || value.length !== 2) return null;
   const [time, id] = value as unknown[];
   if (typeof time !== 'string' || typeof id !== 'string' || !UUID.test(id)) return null;
-  const ms = Date.parse(time);
-  if (Number.isNaN(ms)) return null;
-  return { startTime: new Date(ms), id };
+  // Only what encodeMeetingsCursor writes: Date.parse alone also takes free-form dates.
+  if (!ISO_TIME.test(time)) return null;
+  const startTime = new Date(time);
+  if (!inTimeRange(startTime)) return null;
+  return { startTime, id };
 }
 
 /**
@@ -108,11 +129,32 @@ export async function listMeetings(
       message: `limit must be an integer from 1 to ${MAX_MEETINGS_LIMIT}`,
     };
   }
+  for (const field of ['from', 'to'] as const) {
+    const time = query[field];
+    if (time !== undefined && !inTimeRange(time)) {
+      return { ok: false, error: 'invalid_time', field, message: `${field} ${TIME_RANGE_MESSAGE}` };
+    }
+  }
+  // An inverted window is a caller's mistake, not an empty answer; from == to is a valid
+  // (empty) half-open window.
+  if (query.from && query.to && query.to < query.from) {
+    return {
+      ok: false,
+      error: 'invalid_window',
+      field: 'to',
+      message: 'to must not be earlier than from',
+    };
+  }
   let after: CursorPosition | null = null;
   if (query.cursor) {
     after = decodeMeetingsCursor(query.cursor);
     if (!after) {
-      return { ok: false, error: 'invalid_cursor', field: 'cursor', message: 'malformed cursor' };
+      return {
+        ok: false,
+        error: 'invalid_cursor',
+        field: 'cursor',
+        message: 'malformed cursor: pass a nextCursor unchanged',
+      };
     }
   }
 

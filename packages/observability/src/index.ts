@@ -13,6 +13,6 @@ export {
 } from './metrics.ts';
 export { metricsRoute } from './metrics-route.ts';
 export { REDACTED, type RedactOptions, redactText, redactValue } from './redact.ts';
-export { logRequests, type RequestLogOptions, serverOptions } from './request-log.ts';
+export { logRequests, type RequestLogOptions, requestIdFor, serverOptions } from './request-log.ts';
 export { serializeError, withheldError } from './serialize-error.ts';
 export { guardProcess, isLostConnection, onShutdown } from './shutdown.ts';

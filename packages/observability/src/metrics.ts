@@ -60,7 +60,10 @@ export interface Metrics {
   recordJob(job: string, outcome: JobOutcome, seconds: number): void;
   /** Reports depth and oldest-waiting age of these queues on every scrape. */
   observeQueues(queues: readonly ObservedQueue[]): void;
-  /** Reports connection and subscription counts from this query on every scrape. */
+  /**
+   * Reports connection and subscription counts from this query, read at most once per
+   * `databaseCountsMaxAgeMs`: scrapes in between, or at the same time, share one read.
+   */
   observeDatabase(count: () => Promise<DatabaseCounts>): void;
   /** Prometheus text of everything registered. */
   render(): Promise<string>;
@@ -70,6 +73,13 @@ export interface MetricsOptions {
   /** process_* and nodejs_* metrics; on by default, off in tests that build many apps. */
   processMetrics?: boolean;
   now?: () => number;
+  /**
+   * How long one read of the database counts serves scrapes; default 10 s. Every scraper (an
+   * HA pair of Prometheus, a person with curl) would otherwise run the counts again, while
+   * connection and hook states change far more slowly than 10 s and stay below a usual
+   * 15-60 s scrape interval.
+   */
+  databaseCountsMaxAgeMs?: number;
 }
 
 const queueStates = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -82,6 +92,21 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   let queues: readonly ObservedQueue[] = [];
   let countDatabase: (() => Promise<DatabaseCounts>) | undefined;
+  const countsMaxAgeMs = options.databaseCountsMaxAgeMs ?? 10_000;
+  // The read in flight or last done, with when it started. A failed read is dropped, so the
+  // next scrape tries again and reports the source down only while it really is.
+  let lastCounts: { startedAt: number; counts: Promise<DatabaseCounts> } | undefined;
+  function readCounts(count: () => Promise<DatabaseCounts>): Promise<DatabaseCounts> {
+    const at = now();
+    if (lastCounts && at - lastCounts.startedAt < countsMaxAgeMs) return lastCounts.counts;
+    const counts = count();
+    const entry = { startedAt: at, counts };
+    lastCounts = entry;
+    counts.catch(() => {
+      if (lastCounts === entry) lastCounts = undefined;
+    });
+    return counts;
+  }
 
   // A source that fails (Redis or Postgres down) must not break the whole scrape: its gauges
   // are left empty and this one says so, which is what an alert should watch.
@@ -186,7 +211,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     retrying.reset();
     if (!countDatabase) return;
     try {
-      const counts = await countDatabase();
+      const counts = await readCounts(countDatabase);
       for (const [status, n] of Object.entries(counts.connectionsByStatus)) {
         connections.set({ status }, n);
       }
@@ -262,6 +287,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     observeDatabase(count) {
       countDatabase = count;
+      lastCounts = undefined;
     },
     render: () => registry.metrics(),
   };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { type FastifyHttpOptions, type FastifyInstance, LogController } from 'fastify';
 
 declare module 'fastify' {
@@ -17,12 +17,23 @@ declare module 'fastify' {
   }
 }
 
+// What a client may choose as its request id: enough for UUIDs, trace ids and
+// `service:span.id` forms, and nothing that could break a log line or a log query (quotes,
+// line breaks, spaces, commas of two joined headers) or bloat every line of the request.
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The client's `x-request-id` when it is 1-128 characters of [A-Za-z0-9._:-], else a new UUID. */
+export function requestIdFor(header: string | string[] | undefined): string {
+  return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
 /** Fastify options shared by every role: request ids from `x-request-id` or fresh ones. */
 export const serverOptions = {
   // Fastify's own two lines per request are replaced by the one written in logRequests.
   logController: new LogController({ disableRequestLogging: true }),
-  requestIdHeader: 'x-request-id',
-  genReqId: () => randomUUID(),
+  // Not `requestIdHeader`: Fastify would take the header's value as it came.
+  requestIdHeader: false,
+  genReqId: (req: IncomingMessage) => requestIdFor(req.headers['x-request-id']),
   requestTimeout: 15_000,
   // Node enforces the later of headersTimeout and requestTimeout, so its default 60 s
   // headersTimeout (Fastify sets requestTimeout only after creating the server) let a client

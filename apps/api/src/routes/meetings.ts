@@ -1,5 +1,5 @@
 import type { Database } from '@calhook/db';
-import { listMeetings } from '@calhook/meetings';
+import { DEFAULT_MEETINGS_LIMIT, listMeetings, MAX_MEETINGS_LIMIT } from '@calhook/meetings';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
@@ -9,11 +9,23 @@ export const userIdSchema = z
   .max(200)
   .regex(/^[\w.@:+-]+$/, 'letters, digits and _ . @ : + - only');
 
+// Syntax here; listMeetings checks the range (years 1 to 9999) and that `to` is not before `from`.
+const time = z.iso.datetime({
+  offset: true,
+  error: 'must be an ISO 8601 date-time with a zone, e.g. 2026-12-03T09:00:00Z',
+});
+
 const meetingsQuery = z.object({
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
+  from: time.optional(),
+  to: time.optional(),
   status: z.enum(['active', 'canceled']).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  // Decimal digits only: Number() would also take '0x10', '1e2' or ' 5 '.
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, `limit must be a whole number from 1 to ${MAX_MEETINGS_LIMIT}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(MAX_MEETINGS_LIMIT))
+    .default(DEFAULT_MEETINGS_LIMIT),
   cursor: z.string().max(500).optional(),
 });
 
