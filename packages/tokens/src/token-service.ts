@@ -165,10 +165,22 @@ function isCallerDriven(mode: RefreshMode): boolean {
   return mode.reason === 'expired' || mode.reason === 'unauthorized';
 }
 
+/**
+ * Whether the token endpoint may have rotated the refresh token without us holding the new
+ * one: an answer lost after sending, or a 200 we could not read (over the size cap, or not a
+ * token answer). The old refresh token may be spent either way.
+ */
+function outcomeUnknown(error: CalendlyError): boolean {
+  return (
+    (error.kind === 'network' && error.phase === 'unknown') || error.kind === 'invalid_response'
+  );
+}
+
 function transientKind(error: CalendlyError): TokenRefreshFailureKind {
   if (error.kind === 'rate_limited') return 'rate_limited';
   if (error.kind === 'server') return 'server';
-  if (error.kind === 'network') return error.phase === 'unknown' ? 'outcome_unknown' : 'network';
+  if (outcomeUnknown(error)) return 'outcome_unknown';
+  if (error.kind === 'network') return 'network';
   return 'other';
 }
 
@@ -363,7 +375,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
           }
           return markReauth(tx, row.id, 'invalid_grant', describe(error));
         }
-        const unknown = error.kind === 'network' && error.phase === 'unknown';
+        const unknown = outcomeUnknown(error);
         report(unknown ? 'unknown' : 'transient');
         log.warn(
           {
