@@ -30,7 +30,7 @@ guardProcess(logger);
 
 const stops: (() => Promise<void>)[] = [];
 onShutdown(logger, async () => {
-  for (const stop of stops.reverse()) await stop();
+  for (const stop of stops.splice(0).reverse()) await stop();
 });
 
 const services = await startDevServices(base, process.env, logger);
@@ -49,6 +49,7 @@ const config = loadConfigOrExit(
     DATABASE_URL: databaseUrl.toString(),
     REDIS_URL: services.redisUrl,
     QUEUE_PREFIX: queuePrefix,
+    // The demo (its simulator's tokens, its admin login) serves this machine only.
     HOST: '127.0.0.1',
     RECEIVER_PORT: String(receiverPort),
     API_PORT: String(apiPort),
@@ -85,7 +86,7 @@ try {
 } catch (error) {
   // A scene that never reaches the feed is the demo failing: say which, stop, exit 1.
   console.error(`calhook demo failed: ${error instanceof Error ? error.message : String(error)}`);
-  for (const stop of stops.reverse()) await stop().catch(() => {});
+  for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
   process.exit(1);
 }
 
@@ -167,7 +168,7 @@ async function play() {
     );
   }
   await readFeed();
-  say(`\nChange feed (GET /v1/changes?userId=${USER_ID}), oldest first:`);
+  say(`\nChange feed (GET /v1/changes?userId=${USER_ID}), in feed order:`);
   for (const change of feed) say(`  ${changeLine(change)}`);
 
   say(`

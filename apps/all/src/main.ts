@@ -29,7 +29,7 @@ if (generated.length > 0) {
 // then the worker drains), then any containers, so nothing accepted is left half-done.
 const stops: (() => Promise<void>)[] = [];
 onShutdown(logger, async () => {
-  for (const stop of stops.reverse()) await stop();
+  for (const stop of stops.splice(0).reverse()) await stop();
 });
 
 const services = await startDevServices(configured, process.env, logger);
