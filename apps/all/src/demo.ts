@@ -170,6 +170,7 @@ async function play() {
   await readFeed();
   say(`\nChange feed (GET /v1/changes?userId=${USER_ID}), in feed order:`);
   for (const change of feed) say(`  ${changeLine(change)}`);
+  say('  (an app keeps, for each meeting, the change with the highest version it has seen)');
 
   say(`
 Bull Board: ${config.admin ? `${api.url}/admin/queues  (login ${config.admin.user} / ${config.admin.password})` : 'off (set ADMIN_USER and ADMIN_PASSWORD)'}
