@@ -78,25 +78,30 @@ export async function ensureDevServices(
     // Postgres and Redis get time to shut down cleanly (Redis flushes its AOF on SIGTERM).
     await Promise.all(containers.splice(0).map((c) => c.stop({ timeout: 10_000 })));
   };
-  try {
-    await Promise.all(
-      missing.map(async (service) => {
-        const started =
-          service.name === 'Postgres'
-            ? await startPostgres(docker, service.url)
-            : await startRedis(docker, service.url);
-        containers.push(started.container);
-        if (service.name === 'Postgres') result.databaseUrl = started.url;
-        else result.redisUrl = started.url;
-        result.started.push(
-          `${service.name} at ${hostAndPort(service)} does not answer: running ${started.image} ` +
-            `in Docker at ${started.address}, data in Docker volume ${DEV_VOLUMES[service.name]}`,
-        );
-      }),
-    );
-  } catch (error) {
+  const outcomes = await Promise.allSettled(
+    missing.map(async (service) => {
+      const started =
+        service.name === 'Postgres'
+          ? await startPostgres(docker, service.url)
+          : await startRedis(docker, service.url);
+      containers.push(started.container);
+      if (service.name === 'Postgres') result.databaseUrl = started.url;
+      else result.redisUrl = started.url;
+      result.started.push(
+        `${service.name} at ${hostAndPort(service)} does not answer: running ${started.image} ` +
+          `in Docker at ${started.address}, data in Docker volume ${DEV_VOLUMES[service.name]}`,
+      );
+    }),
+  );
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) {
+    // Both attempts are over: whatever did start is stopped, none is left behind.
     await stop().catch(() => {});
-    throw error;
+    const reason = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);
+    throw new DevServicesError(
+      `calhook: ${listed(missing)} ${missing.length > 1 ? 'do' : 'does'} not answer, and ` +
+        `starting ${missing.length > 1 ? 'them' : 'it'} in Docker failed: ${reason}`,
+    );
   }
   result.stop = stop;
   return result;
@@ -142,7 +147,10 @@ async function startPostgres(docker: Docker, configured: string) {
   ]);
   if (altered.exitCode !== 0) {
     await container.stop();
-    throw new Error(`could not set the Postgres password in Docker: ${altered.output}`);
+    // psql's output may quote the statement, password and all: the exit code only.
+    throw new Error(
+      `could not set the Postgres password in Docker (psql exited ${altered.exitCode})`,
+    );
   }
   const url = new URL(configured);
   url.username = 'postgres';
