@@ -1,5 +1,7 @@
 // `pnpm start`: every role in one process (small setups, development). With --migrate it
 // creates and migrates the database first. Each role can also run alone (start:receiver…).
+// Outside production, a Postgres or Redis on this machine that does not answer is started in
+// Docker (dev-services.ts).
 import { fileURLToPath } from 'node:url';
 import { startApi } from '@calhook/api-app';
 import { loadConfigOrExit } from '@calhook/config';
@@ -8,12 +10,13 @@ import { createLogger, guardProcess, onShutdown } from '@calhook/observability';
 import { startReceiver } from '@calhook/receiver-app';
 import { startWorker } from '@calhook/worker-app';
 import { ensureDevSecrets } from './dev-env.ts';
+import { startDevServices } from './dev-start.ts';
 
 const envFile = fileURLToPath(new URL('../../../.env', import.meta.url));
 const generated = ensureDevSecrets(envFile, process.env);
 
-const config = loadConfigOrExit(process.env, ['receiver', 'api', 'worker']);
-const logger = createLogger({ ...config.log, name: 'calhook' });
+const configured = loadConfigOrExit(process.env, ['receiver', 'api', 'worker']);
+const logger = createLogger({ ...configured.log, name: 'calhook' });
 guardProcess(logger);
 if (generated.length > 0) {
   logger.warn(
@@ -22,18 +25,39 @@ if (generated.length > 0) {
   );
 }
 
+// What was started is stopped in reverse order: the roles (receiver and api stop accepting,
+// then the worker drains), then any containers, so nothing accepted is left half-done.
+const stops: (() => Promise<void>)[] = [];
+onShutdown(logger, async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+const services = await startDevServices(configured, process.env, logger);
+stops.push(services.stop);
+const config = { ...configured, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl };
+
 if (process.argv.includes('--migrate')) {
   const { created } = await migrateDatabase(config.databaseUrl);
   logger.info({ created }, 'database migrated');
 }
 
 const worker = await startWorker(config, logger);
+stops.push(() => worker.close());
 const receiver = await startReceiver(config, logger);
 const api = await startApi(config, logger);
-logger.info({ receiver: receiver.url, api: api.url }, 'calhook running');
+stops.push(() => Promise.all([receiver.close(), api.close()]).then(() => {}));
 
-onShutdown(logger, async () => {
-  // Stop accepting first, then drain the worker, so nothing accepted is left half-done.
-  await Promise.all([receiver.close(), api.close()]);
-  await worker.close();
-});
+const urls = {
+  receiver: receiver.url,
+  api: api.url,
+  docs: `${api.url}/docs`,
+  bullBoard: config.admin ? `${api.url}/admin/queues` : null,
+  worker: worker.url,
+};
+logger.info(
+  urls,
+  `calhook running: receiver ${urls.receiver}, api ${urls.api}, API docs ${urls.docs}, ` +
+    (urls.bullBoard
+      ? `Bull Board ${urls.bullBoard} (login: ADMIN_USER / ADMIN_PASSWORD)`
+      : 'Bull Board off (set ADMIN_USER and ADMIN_PASSWORD)'),
+);

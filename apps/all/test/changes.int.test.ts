@@ -72,6 +72,14 @@ describe('the change feed', () => {
   it('records each change to a meeting with the right type and the API snapshot', async () => {
     const { user, userId } = await h.connectNewUser();
     const feed = feedOf(userId);
+    // A change shows once every older transaction on the Postgres server has ended: wait for
+    // the webhook's last state rather than read once right after the connect.
+    await feed.until(
+      (c) =>
+        c.type === 'connection.updated' &&
+        (c.data as { webhook: { state: string } }).webhook.state === 'active',
+      'the connection active with its webhook',
+    );
     await feed.drain();
     const connectionChanges = feed.seen.filter((c) => c.type === 'connection.updated');
     expect(connectionChanges.at(-1)?.data).toMatchObject({

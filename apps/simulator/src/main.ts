@@ -53,8 +53,13 @@ Demo user ${user.uri} <${user.email}>
 Control API under ${simulator.url}/_sim (e.g. POST /_sim/book {"userUri": "${user.uri}"}).
 For a shell: export SIM_USER=${user.uri} SIM_TOKEN=${user.personalAccessToken}`);
 
+// Every signal, not only the first: Ctrl-C under `npm run sim` delivers two (the terminal's and
+// the one npm passes on), and the second must not cut the close short.
+let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (closing) return;
+    closing = true;
     simulator.close().then(
       () => process.exit(0),
       () => process.exit(1),

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 
 /**
- * Runs `stop` once on SIGTERM or SIGINT, then exits 0 (1 if stopping failed or took longer
- * than `graceMs`). Entry points call this; packages never touch process signals.
+ * Runs `stop` once on the first SIGTERM or SIGINT (later ones are ignored), then exits 0 (1 if
+ * stopping failed or took longer than `graceMs`). Entry points call this; packages never touch process signals.
  */
 export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs = 30_000): void {
   let stopping = false;
@@ -27,8 +27,10 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs = 
       },
     );
   };
-  process.once('SIGTERM', handler);
-  process.once('SIGINT', handler);
+  // `on`, not `once`: a second signal while stopping must not end the process half-way. Ctrl-C
+  // under `npm start` sends two at once: the terminal's, and the one npm passes on.
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
 }
 
 // postgres.js's own codes for a dead socket, the socket's own errors when the server end
