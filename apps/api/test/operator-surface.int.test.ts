@@ -7,9 +7,14 @@
 import { loadConfig } from '@calhook/config';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import { createProducerRedis, createQueues, type Queues, queueNames } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  type Queues,
+  queueNames,
+  type RedisConnection,
+} from '@calhook/queue';
 import { testDatabase, testUrls, uniqueId } from '@calhook/testing';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiApp } from '../src/app.ts';
 
@@ -19,12 +24,12 @@ const admin = loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'board-password-12
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 let database: DatabaseHandle;
-let redis: Redis;
+let redis: RedisConnection;
 let queues: Queues;
 
 beforeAll(() => {
   database = testDatabase();
-  redis = createProducerRedis(testUrls().redisUrl);
+  redis = createProducerRedis(testUrls().redis);
   queues = createQueues(redis, uniqueId('ops'));
 });
 afterAll(async () => {

@@ -11,6 +11,7 @@ import {
   type JobPayload,
   type QueuedDelivery,
   type Queues,
+  type RedisConnection,
 } from '@calhook/queue';
 import {
   captureLogs,
@@ -31,7 +32,6 @@ import {
   signatureHeader,
 } from '@calhook/webhooks';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReceiverApp } from '../src/app.ts';
 
@@ -126,13 +126,13 @@ afterAll(async () => {
 });
 
 describe('with Redis up', () => {
-  let redis: Redis;
+  let redis: RedisConnection;
   let queues: Queues;
   let app: FastifyInstance;
   let hook: SeededHook;
 
   beforeAll(async () => {
-    redis = createProducerRedis(testUrls().redisUrl);
+    redis = createProducerRedis(testUrls().redis);
     queues = createQueues(redis, uniqueId('rcv'));
     app = build(queues);
     hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
@@ -377,7 +377,7 @@ describe('with Redis up', () => {
 
 describe('with Redis failing', () => {
   let scratch: ScratchRedis;
-  let redis: Redis;
+  let redis: RedisConnection;
   let queues: Queues;
   let app: FastifyInstance;
   let hook: SeededHook;

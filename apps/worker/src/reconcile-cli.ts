@@ -7,8 +7,8 @@ import { createProducerRedis, createQueues } from '@calhook/queue';
 
 const config = loadConfigOrExit(process.env, []);
 const userId = process.argv[2];
-const redis = createProducerRedis(config.redisUrl);
-const queues = createQueues(redis, config.queuePrefix);
+const redis = createProducerRedis(config.redis);
+const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
 const database = createDatabase(config.databaseUrl, { max: 1 });
 let code = 0;
 try {
