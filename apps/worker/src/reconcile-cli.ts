@@ -1,7 +1,7 @@
 // `pnpm reconcile [userId]`: reconcile (and backfill) one user now, or every active connection.
 // Enqueues the same jobs the schedule does; a running worker carries them out.
 import { loadConfigOrExit } from '@calhook/config';
-import { requestReconcile } from '@calhook/connections';
+import { requestReconcile, requestReconcileAll } from '@calhook/connections';
 import { connectionRepo, createDatabase } from '@calhook/db';
 import { createProducerRedis, createQueues } from '@calhook/queue';
 
@@ -25,8 +25,10 @@ try {
       );
     }
   } else {
-    const job = await queues.enqueue('reconcile-all', {});
-    console.log(`calhook: reconcile of every active connection queued as job ${job.id}`);
+    const queued = await requestReconcileAll({ db: database.db, queues, now: () => new Date() });
+    console.log(
+      `calhook: reconcile and backfill of ${queued.connections} active connections queued as job ${queued.jobId}`,
+    );
   }
 } finally {
   await queues.close();

@@ -44,6 +44,13 @@ export interface ScratchCluster {
   freeze(node: ClusterNode): void;
   thaw(node: ClusterNode): void;
   /**
+   * Freezes a replica and has its master drop the replication link, so nothing the master
+   * acknowledges from now on reaches it: the window asynchronous replication leaves open,
+   * held open. (A frozen replica alone still receives the stream into its socket buffer and
+   * catches up when thawed.) `thaw` lets it run again; it cannot resync from a dead master.
+   */
+  cutOff(replica: ClusterNode): Promise<void>;
+  /**
    * Resolves with the new master once every reachable node names a live node other than
    * `former` as the master of `slot` and reports cluster_state:ok.
    */
@@ -277,6 +284,18 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
     thaw(node) {
       node.process.kill('SIGCONT');
       frozen.delete(node.port);
+    },
+    async cutOff(replica) {
+      const role = (await ask(replica.port, 'ROLE')) as [string, string, number];
+      if (role[0] !== 'slave') throw new Error(`node ${replica.port} is not a replica`);
+      const masterPort = Number(role[2]);
+      cluster.freeze(replica);
+      await ask(masterPort, 'CLIENT', 'KILL', 'TYPE', 'replica');
+      await waitFor('the master to drop its replica', 5_000, async () =>
+        /connected_slaves:0\r?\n/.test(String(await ask(masterPort, 'INFO', 'replication')))
+          ? true
+          : undefined,
+      );
     },
     async waitForNewMaster(slot, former, timeoutMs = 30_000) {
       return waitFor(`a new master of slot ${slot}`, timeoutMs, async () => {
