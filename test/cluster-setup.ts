@@ -2,7 +2,9 @@
 // joined by `redis-cli --cluster create`. Tests reach it through REDIS_CLUSTER_NODES naming one
 // seed, a master that owns none of the queues' slots (the queues' empty slots are handed to
 // the other masters first), so every queue command starts with a MOVED redirection: calhook
-// works only if it follows the Cluster rather than the node it was pointed at.
+// works only if it follows the Cluster rather than the node it was pointed at. The nodes ask for
+// a password, given in the seed URL only: it must reach every node calhook discovers.
+import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { allQueueNames } from '../packages/queue/src/index.ts';
 import { startRedisCluster } from '../packages/testing/src/redis-cluster.ts';
@@ -11,7 +13,10 @@ import { startRedisCluster } from '../packages/testing/src/redis-cluster.ts';
 const SHARDS = 3;
 
 export default async function setup(project: TestProject) {
-  const cluster = await startRedisCluster({ masters: 3 });
+  const cluster = await startRedisCluster({
+    masters: 3,
+    password: randomBytes(12).toString('base64url'),
+  });
   const masters = await cluster.masters();
   const slots = await Promise.all(allQueueNames(SHARDS).map((name) => cluster.slotOf(`{${name}}`)));
   const owned = new Map(masters.map((m) => [m, [] as number[]]));

@@ -208,5 +208,8 @@ describe('queue layout', () => {
     await eventually(() => ran.size === connections.length, { what: 'every delivery worked' });
     for (const id of inLastShard) expect([...(ran.get(id) ?? [])]).toEqual(['events-2']);
     expect(await findRetiredShards(redis, prefix, 2, 64)).toEqual([]);
+    // Looking wrote nothing: no key of a shard that never existed.
+    const keys = await keysOf(redis, prefix);
+    expect(keys.filter((key) => /:\{?events-([3-9]|\d\d)\}?:/.test(key))).toEqual([]);
   });
 });

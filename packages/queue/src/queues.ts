@@ -196,9 +196,11 @@ export async function findRetiredShards(
     await Promise.all(
       probes.map(async (shard) => {
         const name = shardQueueName(queue, shard);
+        // A look only: no meta key is written for a shard that never existed.
         const probe = new Queue(name, {
           connection,
           prefix: queuePrefix(prefix, name, connection.isCluster),
+          skipMetasUpdate: true,
         });
         try {
           const counts = await probe.getJobCounts(

@@ -11,6 +11,7 @@ import { freePort } from './redis-server.ts';
 
 export interface ClusterNode {
   port: number;
+  /** redis://[:password@]127.0.0.1:port */
   url: string;
   /** The node's cluster id (CLUSTER MYID). */
   id: string;
@@ -77,6 +78,8 @@ export interface ClusterOptions {
   replicas?: number;
   /** cluster-node-timeout: how long a node must be unreachable before failover starts. */
   nodeTimeoutMs?: number;
+  /** requirepass (and masterauth) of every node; `url`s and `seeds()` carry it. */
+  password?: string;
   /** Extra redis-server arguments for every node. */
   args?: string[];
 }
@@ -89,10 +92,15 @@ process.once('exit', () => {
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One command on one node over a short-lived connection that never retries or waits long. */
-async function ask(port: number, ...args: (string | number)[]): Promise<unknown> {
+async function ask(
+  port: number | { port: number; password?: string | undefined },
+  ...args: (string | number)[]
+): Promise<unknown> {
+  const node = typeof port === 'number' ? { port } : port;
   const redis = new Redis({
     host: '127.0.0.1',
-    port,
+    port: node.port,
+    ...(node.password ? { password: node.password } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -147,6 +155,9 @@ function slotRanges(reply: unknown): SlotRange[] {
  */
 export async function startRedisCluster(options: ClusterOptions = {}): Promise<ScratchCluster> {
   const masters = options.masters ?? 3;
+  const password = options.password;
+  const at = (port: number) => ({ port, password });
+  const auth = password ? ['--requirepass', password, '--masterauth', password] : [];
   const replicas = options.replicas ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'calhook-cluster-'));
   const nodes: ClusterNode[] = [];
@@ -174,6 +185,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
         `nodes-${port}.conf`,
         '--cluster-node-timeout',
         String(options.nodeTimeoutMs ?? 5_000),
+        ...auth,
         ...(options.args ?? []),
       ],
       { stdio: 'ignore' },
@@ -185,12 +197,12 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
       running.delete(child);
     });
     await waitFor(`redis-server on ${port}`, 10_000, async () =>
-      (await ask(port, 'PING')) === 'PONG' ? true : undefined,
+      (await ask(at(port), 'PING')) === 'PONG' ? true : undefined,
     );
-    const id = String(await ask(port, 'CLUSTER', 'MYID'));
+    const id = String(await ask(at(port), 'CLUSTER', 'MYID'));
     nodes.push({
       port,
-      url: `redis://127.0.0.1:${port}`,
+      url: `redis://${password ? `:${encodeURIComponent(password)}@` : ''}127.0.0.1:${port}`,
       id,
       process: child,
       get alive() {
@@ -210,6 +222,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
       '--cluster-replicas',
       String(replicas),
       '--cluster-yes',
+      ...(password ? ['-a', password, '--no-auth-warning'] : []),
     ],
     { encoding: 'utf8', timeout: 60_000 },
   );
@@ -229,7 +242,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
     const views = await Promise.all(
       reachable().map(async (n) =>
         JSON.stringify(
-          slotRanges(await ask(n.port, 'CLUSTER', 'SLOTS')).sort((a, b) => a[0] - b[0]),
+          slotRanges(await ask(at(n.port), 'CLUSTER', 'SLOTS')).sort((a, b) => a[0] - b[0]),
         ),
       ),
     );
@@ -239,7 +252,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
 
   async function allOk(): Promise<boolean> {
     const infos = await Promise.all(
-      reachable().map(async (n) => String(await ask(n.port, 'CLUSTER', 'INFO'))),
+      reachable().map(async (n) => String(await ask(at(n.port), 'CLUSTER', 'INFO'))),
     );
     return infos.every((info) => info.includes('cluster_state:ok'));
   }
@@ -250,7 +263,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
     async slotOf(key) {
       const node = reachable()[0];
       if (!node) throw new Error('no reachable node');
-      return Number(await ask(node.port, 'CLUSTER', 'KEYSLOT', key));
+      return Number(await ask(at(node.port), 'CLUSTER', 'KEYSLOT', key));
     },
     async masterOf(slot) {
       const ranges = await waitFor('the nodes to agree on the slot map', 10_000, agreedRanges);
@@ -263,7 +276,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
       return [...new Set(ranges.map((r) => r[3]))].map(byId);
     },
     async replicasOf(master) {
-      const reply = String(await ask(master.port, 'CLUSTER', 'NODES'));
+      const reply = String(await ask(at(master.port), 'CLUSTER', 'NODES'));
       return reply
         .split('\n')
         .map((line) => line.split(' '))
@@ -286,13 +299,13 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
       frozen.delete(node.port);
     },
     async cutOff(replica) {
-      const role = (await ask(replica.port, 'ROLE')) as [string, string, number];
+      const role = (await ask(at(replica.port), 'ROLE')) as [string, string, number];
       if (role[0] !== 'slave') throw new Error(`node ${replica.port} is not a replica`);
       const masterPort = Number(role[2]);
       cluster.freeze(replica);
-      await ask(masterPort, 'CLIENT', 'KILL', 'TYPE', 'replica');
+      await ask(at(masterPort), 'CLIENT', 'KILL', 'TYPE', 'replica');
       await waitFor('the master to drop its replica', 5_000, async () =>
-        /connected_slaves:0\r?\n/.test(String(await ask(masterPort, 'INFO', 'replication')))
+        /connected_slaves:0\r?\n/.test(String(await ask(at(masterPort), 'INFO', 'replication')))
           ? true
           : undefined,
       );
@@ -316,22 +329,29 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
       const from = await cluster.masterOf(slot);
       if (from.id === to.id) return { keys: 0, batches: 0 };
       const batch = moveOptions.batch ?? 50;
-      await ask(to.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
-      await ask(from.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
+      await ask(at(to.port), 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
+      await ask(at(from.port), 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
       let keys = 0;
       let batches = 0;
       for (;;) {
-        const found = (await ask(from.port, 'CLUSTER', 'GETKEYSINSLOT', slot, batch)) as string[];
+        const found = (await ask(
+          at(from.port),
+          'CLUSTER',
+          'GETKEYSINSLOT',
+          slot,
+          batch,
+        )) as string[];
         if (found.length === 0) break;
         await moveOptions.between?.(batches);
         const answer = await ask(
-          from.port,
+          at(from.port),
           'MIGRATE',
           '127.0.0.1',
           to.port,
           '',
           0,
           10_000,
+          ...(password ? ['AUTH', password] : []),
           'KEYS',
           ...found,
         );
@@ -340,11 +360,11 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
         batches += 1;
       }
       // The target first, so the slot is never owned by nobody (the order redis-cli uses).
-      await ask(to.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
-      await ask(from.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+      await ask(at(to.port), 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+      await ask(at(from.port), 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
       for (const master of await cluster.masters()) {
         if (master.id !== to.id && master.id !== from.id) {
-          await ask(master.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+          await ask(at(master.port), 'CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
         }
       }
       await cluster.waitForOk();
