@@ -18,6 +18,7 @@ const onCluster = [
   'apps/all/test/metrics.int.test.ts',
   'apps/all/test/reconcile-requests.int.test.ts',
   'apps/api/test/operator-surface.int.test.ts',
+  'apps/api/test/admin-writes.int.test.ts',
   'test/e2e/start.e2e.test.ts',
   'test/e2e/admin.e2e.test.ts',
 ];

@@ -187,7 +187,7 @@ let seq = 0;
 const MARK = 'ZZMARKZZ';
 
 try {
-  const hooks = await seedHooks(handle.db, key.sealer, HOOKS);
+  const hooks = await seedHooks(handle.db, key, HOOKS);
   // Per hook, one body split around its unique id: a request only splices in a sequence
   // number and signs, so the load generator spends its CPU on sending, not on JSON.
   const parts = hooks.map((hook) => {
