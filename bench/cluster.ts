@@ -31,7 +31,7 @@ import {
   type RedisTarget,
 } from '../packages/queue/src/index.ts';
 import { startRedisCluster } from '../packages/testing/src/redis-cluster.ts';
-import { startScratchRedis } from '../packages/testing/src/redis-server.ts';
+import { freePort, startScratchRedis } from '../packages/testing/src/redis-server.ts';
 import { signatureHeader } from '../packages/webhooks/src/index.ts';
 import {
   type BenchHook,
@@ -58,7 +58,8 @@ const CONNECTIONS = numberSetting('BENCH_CONNECTIONS', 16);
 const DRAIN_JOBS = numberSetting('BENCH_DRAIN_JOBS', 20_000);
 const PER_JOB = 8;
 const TARGET_EVENTS = numberSetting('BENCH_TARGET_EVENTS', 10_000);
-const PORTS = { receiver: 4301, worker: 4302 };
+// Free ports, not fixed ones: other benches and test runs may be listening on this machine.
+const PORTS = { receiver: await freePort(), worker: await freePort() };
 
 type ConfigName = 'single' | 'single-3' | 'cluster-1' | 'cluster-3';
 const allConfigs: ConfigName[] = ['single', 'single-3', 'cluster-1', 'cluster-3'];

@@ -164,6 +164,10 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
   const frozen = new Set<number>();
   for (let i = 0; i < masters * (1 + replicas); i++) {
     const port = await freePort();
+    // The bus port is chosen too: by default it is port + 10000, past 65535 for a free port
+    // above 55535, and Redis would refuse to start.
+    let busPort = await freePort();
+    while (busPort === port) busPort = await freePort();
     const child = spawn(
       'redis-server',
       [
@@ -183,6 +187,8 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<S
         'yes',
         '--cluster-config-file',
         `nodes-${port}.conf`,
+        '--cluster-port',
+        String(busPort),
         '--cluster-node-timeout',
         String(options.nodeTimeoutMs ?? 5_000),
         ...auth,
