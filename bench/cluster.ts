@@ -375,13 +375,13 @@ try {
     const mine = receiverSamples.filter((s) => s.config === config);
     return {
       config,
-      'req/s': median(mine.map((s) => s.rps)),
+      'req/s': Math.round(median(mine.map((s) => s.rps))),
       'vs single': ratio(receiverSamples, (s) => s.rps, config),
       'p50 ms': median(mine.map((s) => s.p50)),
       'p99 ms': median(mine.map((s) => s.p99)),
-      'receiver µs/req': median(mine.map((s) => s.receiverUs)),
-      'Redis µs/req': median(mine.map((s) => s.redisUs)),
-      'per job': median(mine.map((s) => s.meanBatch)),
+      'receiver µs/req': Math.round(median(mine.map((s) => s.receiverUs))),
+      'Redis µs/req': Math.round(median(mine.map((s) => s.redisUs))),
+      'per job': round1(median(mine.map((s) => s.meanBatch))),
       'non-2xx': mine.reduce((sum, s) => sum + s.non2xx, 0),
     };
   });
@@ -389,11 +389,11 @@ try {
     const mine = drainSamples.filter((s) => s.config === config);
     return {
       config,
-      'events/s': median(mine.map((s) => s.eventsPerSecond)),
+      'events/s': Math.round(median(mine.map((s) => s.eventsPerSecond))),
       'vs single': ratio(drainSamples, (s) => s.eventsPerSecond, config),
-      'worker µs/event': median(mine.map((s) => s.workerUs)),
-      'Redis µs/event': median(mine.map((s) => s.redisUs)),
-      'Postgres µs/event': median(mine.map((s) => s.postgresUs)),
+      'worker µs/event': Math.round(median(mine.map((s) => s.workerUs))),
+      'Redis µs/event': Math.round(median(mine.map((s) => s.redisUs))),
+      'Postgres µs/event': Math.round(median(mine.map((s) => s.postgresUs))),
     };
   });
   console.log(
