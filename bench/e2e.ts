@@ -16,14 +16,13 @@
 //   node bench/e2e.ts                                   # 60 s per rate, 3 rounds, N = 20,000
 //   BENCH_DURATION_S=15 BENCH_ROUNDS=1 BENCH_DRAIN_JOBS=5000 node bench/e2e.ts   # a smoke run
 //
-// Env: DATABASE_URL (server; a bench database is created and dropped), REDIS_URL, BENCH_HOOKS,
+// Env: DATABASE_URL (server; a bench database is created and dropped), REDIS_URL or
+// REDIS_CLUSTER_NODES, BENCH_HOOKS,
 // BENCH_ROUNDS, BENCH_DURATION_S, BENCH_RATES (comma-separated, default 200,1000),
 // BENCH_STEADY_ROUNDS, BENCH_DRAIN_JOBS, BENCH_DRAIN_PER_JOB (deliveries per job, comma-separated,
 // default 1,8: one drain of each shape per round), BENCH_SAMPLES_PER_S (default 10), BENCH_LOG_DIR,
 // BENCH_SKIP_DRAIN=1, BENCH_SKIP_STEADY=1.
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { inviteeSchema, webhookEnvelopeSchema } from '../packages/calendly/src/index.ts';
 import { eventInbox, invitees, meetings } from '../packages/db/src/index.ts';
 import { observationFromPayload } from '../packages/meetings/src/index.ts';
@@ -32,11 +31,14 @@ import { deliveryContentHash, signatureHeader } from '../packages/webhooks/src/i
 import {
   type BenchHook,
   benchPrefix,
+  benchQueue,
+  benchRedis,
   type Child,
   cpuSecondsOf,
   createDatabase,
   describeMachine,
   dropPrefix,
+  dropQueue,
   inviteeCreatedBody,
   median,
   newEncryptionKey,
@@ -44,7 +46,7 @@ import {
   percentile,
   postgresCpuSeconds,
   redisCpuSeconds,
-  redisUrl,
+  redisEnv,
   round1,
   round2,
   scratchDatabase,
@@ -68,7 +70,7 @@ const API_TOKEN = randomBytes(24).toString('hex');
 const machine = await describeMachine();
 console.log('machine', machine);
 const database = await scratchDatabase('e2e');
-const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+const redis = benchRedis();
 const prefix = benchPrefix('e2e');
 const key = newEncryptionKey();
 const handle = createDatabase(database.url, { max: 4 });
@@ -77,7 +79,7 @@ let seq = 0;
 
 const roleEnv = {
   DATABASE_URL: database.url,
-  REDIS_URL: redisUrl,
+  ...redisEnv,
   QUEUE_PREFIX: prefix,
   ENCRYPTION_KEY: key.base64,
   API_TOKEN,
@@ -120,16 +122,15 @@ async function maxInboxId(): Promise<number> {
  * before measuring. Its per-window job ids keep later starts the same day from repeating it.
  */
 async function startUpReconcile() {
+  const reconcileQueue = benchQueue(redis, prefix, 'reconcile');
   const started = Date.now();
   await new Promise((r) => setTimeout(r, 2_000));
   while (Date.now() - started < 180_000) {
-    const [waiting, active] = await Promise.all([
-      redis.llen(`${prefix}:reconcile:wait`),
-      redis.llen(`${prefix}:reconcile:active`),
-    ]);
-    if (waiting + active === 0) break;
+    const counts = await reconcileQueue.getJobCounts('waiting', 'active');
+    if ((counts.waiting ?? 0) + (counts.active ?? 0) === 0) break;
     await new Promise((r) => setTimeout(r, 500));
   }
+  await reconcileQueue.close();
   console.log(`start-up reconcile finished after ${Date.now() - started} ms`);
 }
 
@@ -139,7 +140,7 @@ async function startUpReconcile() {
  * together), starts the worker, and times the drain.
  */
 async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
-  const queue = new Queue('events', { connection: redis, prefix });
+  const queue = benchQueue(redis, prefix, 'events');
   const after = await maxInboxId();
   const queued = () => {
     const d = delivery(hooks);
@@ -463,7 +464,7 @@ try {
         );
         // Only the events queue: wiping the reconcile queue too would make the next start
         // reconcile every connection again, inside the next drain.
-        await dropPrefix(redis, `${prefix}:events`);
+        await dropQueue(redis, prefix, 'events');
       }
     }
     console.log(
@@ -506,11 +507,13 @@ try {
         // The next run starts with an empty queue, so one run's
         // backlog never counts against the next (waiting at most 3 min).
         const waitStarted = Date.now();
+        const events = benchQueue(redis, prefix, 'events');
         while (Date.now() - waitStarted < 180_000) {
-          const counts = await redis.llen(`${prefix}:events:wait`);
-          if (counts === 0) break;
+          const counts = await events.getJobCounts('waiting');
+          if (!counts.waiting) break;
           await new Promise((r) => setTimeout(r, 1_000));
         }
+        await events.close();
         await new Promise((r) => setTimeout(r, 2_000));
       }
     }

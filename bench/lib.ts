@@ -6,15 +6,56 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
-import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
 import postgres from 'postgres';
 import { createSealer, type Sealer } from '../packages/crypto/src/index.ts';
 import { createDatabase, type DatabaseHandle, migrateDatabase } from '../packages/db/src/index.ts';
+import {
+  createWorkerRedis,
+  queuePrefix,
+  type RedisConnection,
+  type RedisTarget,
+} from '../packages/queue/src/index.ts';
 import { type SeedSecrets, seedConnectionWithHook } from '../packages/testing/src/seed.ts';
 import { createHookIds, type HookIds } from '../packages/webhooks/src/index.ts';
 
 export const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** REDIS_CLUSTER_NODES when set (every bench then runs on that Cluster), else REDIS_URL. */
+export const redisTarget: RedisTarget = process.env.REDIS_CLUSTER_NODES
+  ? { kind: 'cluster', nodes: process.env.REDIS_CLUSTER_NODES.split(',') }
+  : { kind: 'single', url: redisUrl };
+/** The same for a calhook process the bench starts. */
+export const redisEnv: Record<string, string> =
+  redisTarget.kind === 'cluster'
+    ? { REDIS_CLUSTER_NODES: redisTarget.nodes.join(',') }
+    : { REDIS_URL: redisUrl };
+
+/** A bench's own connection to the Redis (or Cluster) calhook runs on; it waits for Redis. */
+export function benchRedis(): RedisConnection {
+  return createWorkerRedis(redisTarget);
+}
+
+/** A BullMQ queue with calhook's key layout (a hash tag per queue on a Cluster). */
+export function benchQueue(redis: RedisConnection, prefix: string, name: string): Queue {
+  return new Queue(name, { connection: redis, prefix: queuePrefix(prefix, name, redis.isCluster) });
+}
+
+/** The nodes holding data: every master of a Cluster, or the one Redis. */
+export function dataNodes(redis: RedisConnection): Redis[] {
+  return redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
+}
+
+/** A numeric INFO field summed over the data nodes (used_memory, used_cpu_user, ...). */
+export async function infoSum(redis: RedisConnection, section: string, field: string) {
+  let total = 0;
+  for (const node of dataNodes(redis)) {
+    const info = await node.info(section);
+    total += Number(new RegExp(`^${field}:(\\S+)`, 'm').exec(info)?.[1]);
+  }
+  return total;
+}
 export const repoRoot = new URL('..', import.meta.url).pathname;
 
 export function median(values: number[]): number {
@@ -47,7 +88,7 @@ export function numberSetting(env: string, fallback: number): number {
 /** What the figures were measured on; printed with every result and copied into BENCHMARKS.md. */
 export async function describeMachine(): Promise<Record<string, string>> {
   const sql = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  const redis = new Redis(redisUrl);
+  const redis = benchRedis();
   try {
     const [pg] = await sql<{ server_version: string }[]>`show server_version`;
     const info = await redis.info('server');
@@ -57,7 +98,7 @@ export async function describeMachine(): Promise<Record<string, string>> {
       memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
       node: process.version,
       postgres: pg?.server_version ?? 'unknown',
-      redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+      redis: `${/redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown'}${redis.isCluster ? ` (Cluster of ${dataNodes(redis).length} masters)` : ''}`,
     };
   } finally {
     await sql.end();
@@ -90,16 +131,29 @@ export function benchPrefix(label: string): string {
   return `bench${label}${randomBytes(4).toString('hex')}`;
 }
 
-/** Removes every key under a queue prefix (SCAN + UNLINK: never blocks Redis for long). */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
+/**
+ * Removes every key under a queue prefix (SCAN + UNLINK: never blocks Redis for long), on
+ * every master of a Cluster. One UNLINK per key there: keys of a prefix span slots.
+ */
+export async function dropPrefix(redis: RedisConnection, prefix: string): Promise<number> {
   let removed = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  for (const node of dataNodes(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      if (redis.isCluster) {
+        for (const key of keys) removed += await node.unlink(key);
+      } else removed += await node.unlink(...keys);
+    } while (cursor !== '0');
+  }
   return removed;
+}
+
+/** Removes one queue's keys, wherever its layout puts them. */
+export function dropQueue(redis: RedisConnection, prefix: string, name: string): Promise<number> {
+  return dropPrefix(redis, `${queuePrefix(prefix, name, redis.isCluster)}:${name}`);
 }
 
 export interface BenchHook {
@@ -331,11 +385,11 @@ export function postgresCpuSeconds(): number {
   return total;
 }
 
-/** CPU seconds Redis has used (INFO cpu: used_cpu_user + used_cpu_sys). */
-export async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1]);
-  return field('used_cpu_user') + field('used_cpu_sys');
+/** CPU seconds Redis has used (INFO cpu: used_cpu_user + used_cpu_sys; every master's). */
+export async function redisCpuSeconds(redis: RedisConnection): Promise<number> {
+  return (
+    (await infoSum(redis, 'cpu', 'used_cpu_user')) + (await infoSum(redis, 'cpu', 'used_cpu_sys'))
+  );
 }
 
 export const mib = (bytes: number) => round1(bytes / 2 ** 20);

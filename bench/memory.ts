@@ -13,21 +13,21 @@
 //   node bench/memory.ts                 # 3 rounds, 10,000 jobs/connections, 5,000 meetings
 //
 // Env: DATABASE_URL, REDIS_URL, BENCH_ROUNDS, BENCH_JOBS, BENCH_MEETINGS.
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { ingestDelivery } from '../packages/meetings/src/index.ts';
 import { jobOptions } from '../packages/queue/src/index.ts';
 import { deliveryContentHash } from '../packages/webhooks/src/index.ts';
 import {
   benchPrefix,
+  benchQueue,
+  benchRedis,
   createDatabase,
   describeMachine,
   dropPrefix,
+  infoSum,
   inviteeCreatedBody,
   median,
   newEncryptionKey,
   numberSetting,
-  redisUrl,
   scratchDatabase,
   seedHooks,
 } from './lib.ts';
@@ -38,13 +38,13 @@ const MEETINGS = numberSetting('BENCH_MEETINGS', 5_000);
 
 const machine = await describeMachine();
 console.log('machine', machine);
-const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+const redis = benchRedis();
 const database = await scratchDatabase('memory');
 const handle = createDatabase(database.url, { max: 10 });
 
-async function usedMemory(): Promise<number> {
-  const info = await redis.info('memory');
-  return Number(/used_memory:(\d+)/.exec(info)?.[1]);
+/** Bytes in use, summed over every master on a Cluster. */
+function usedMemory(): Promise<number> {
+  return infoSum(redis, 'memory', 'used_memory');
 }
 
 async function redisDelta(prefix: string, fill: (prefix: string) => Promise<void>) {
@@ -68,7 +68,7 @@ try {
 
   for (let round = 1; round <= ROUNDS; round += 1) {
     const jobBytes = await redisDelta(benchPrefix('mem'), async (prefix) => {
-      const queue = new Queue('events', { connection: redis, prefix });
+      const queue = benchQueue(redis, prefix, 'events');
       for (let i = 0; i < JOBS; i += 500) {
         await queue.addBulk(
           Array.from({ length: Math.min(500, JOBS - i) }, () => {
@@ -99,8 +99,8 @@ try {
     // As the receiver queues them now: 8 deliveries to a job (~7 at 16 concurrent senders),
     // each also remembered in the recent-deliveries set for an hour.
     const batchedBytes = await redisDelta(benchPrefix('mem'), async (prefix) => {
-      const queue = new Queue('events', { connection: redis, prefix });
-      const recent = `${prefix}:events:recent-deliveries`;
+      const queue = benchQueue(redis, prefix, 'events');
+      const recent = queue.toKey('recent-deliveries');
       for (let i = 0; i < JOBS; i += 4_000) {
         const deliveries = Array.from({ length: Math.min(4_000, JOBS - i) }, () => {
           seq += 1;
@@ -131,8 +131,8 @@ try {
     perBatchedDelivery.push(batchedBytes / JOBS);
 
     const connectionBytes = await redisDelta(benchPrefix('mem'), async (prefix) => {
-      const connectionsQueue = new Queue('connections', { connection: redis, prefix });
-      const reconcile = new Queue('reconcile', { connection: redis, prefix });
+      const connectionsQueue = benchQueue(redis, prefix, 'connections');
+      const reconcile = benchQueue(redis, prefix, 'reconcile');
       for (let i = 0; i < JOBS; i += 500) {
         const ids = Array.from({ length: Math.min(500, JOBS - i) }, uuid);
         await connectionsQueue.addBulk(

@@ -6,17 +6,18 @@
 //   node bench/receiver.ts                        # 3 rounds x 10 s per server, 16 connections
 //   BENCH_ROUNDS=5 BENCH_DURATION_S=15 BENCH_CONNECTIONS=32 node bench/receiver.ts
 //
-// Env: DATABASE_URL (a server; a bench database is created and dropped), REDIS_URL,
+// Env: DATABASE_URL (a server; a bench database is created and dropped), REDIS_URL or
+// REDIS_CLUSTER_NODES,
 // BENCH_HOOKS (1000), BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS,
 // BENCH_TARGETS (default bare,minimal,calhook; ratios need the targets they name).
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import { signatureHeader } from '../packages/webhooks/src/index.ts';
 import {
   benchPrefix,
+  benchRedis,
   cpuSecondsOf,
   createDatabase,
   describeMachine,
@@ -27,7 +28,7 @@ import {
   newEncryptionKey,
   numberSetting,
   redisCpuSeconds,
-  redisUrl,
+  redisEnv,
   round1,
   round2,
   sampleRss,
@@ -53,7 +54,7 @@ for (const target of targets) {
 const machine = await describeMachine();
 console.log('machine', machine);
 const database = await scratchDatabase('receiver');
-const redis = new Redis(redisUrl);
+const redis = benchRedis();
 const prefix = benchPrefix('rcv');
 const key = newEncryptionKey();
 
@@ -121,7 +122,7 @@ try {
     if (target === 'minimal') {
       return startNode(
         'bench/servers/minimal.ts',
-        { PORT: String(port), REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, HOOKS_FILE: hooksFile },
+        { PORT: String(port), ...redisEnv, QUEUE_PREFIX: prefix, HOOKS_FILE: hooksFile },
         { readyUrl },
       );
     }
@@ -130,7 +131,7 @@ try {
       'apps/receiver/src/server.ts',
       {
         DATABASE_URL: database.url,
-        REDIS_URL: redisUrl,
+        ...redisEnv,
         QUEUE_PREFIX: prefix,
         ENCRYPTION_KEY: key.base64,
         HOST: '127.0.0.1',

@@ -9,8 +9,6 @@
 //   BENCH_SIZES=200 BENCH_ROUNDS=1 node bench/reconcile.ts   # a smoke run
 //
 // Env: DATABASE_URL, REDIS_URL, BENCH_SIZES, BENCH_ROUNDS, BENCH_REPAIR_FRACTION (0.1).
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { createCalendlyClient } from '../packages/calendly/src/index.ts';
 import { createSimulatorControl } from '../packages/calendly-simulator/src/index.ts';
 import { loadConfig } from '../packages/config/src/index.ts';
@@ -20,13 +18,16 @@ import { createProducerRedis, createQueues } from '../packages/queue/src/index.t
 import { createTokenService } from '../packages/tokens/src/index.ts';
 import {
   benchPrefix,
+  benchQueue,
+  benchRedis,
   createDatabase,
   describeMachine,
   dropPrefix,
   median,
   newEncryptionKey,
   numberSetting,
-  redisUrl,
+  redisEnv,
+  redisTarget,
   round1,
   round2,
   scratchDatabase,
@@ -45,7 +46,7 @@ const simUrl = `http://127.0.0.1:${SIM_PORT}`;
 
 const machine = await describeMachine();
 console.log('machine', machine);
-const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+const redis = benchRedis();
 const logger = createLogger({ level: 'silent' });
 
 async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>) {
@@ -69,7 +70,7 @@ async function measureSize(size: number) {
   const handle = createDatabase(database.url, { max: 10 });
   const env = {
     DATABASE_URL: database.url,
-    REDIS_URL: redisUrl,
+    ...redisEnv,
     QUEUE_PREFIX: prefix,
     ENCRYPTION_KEY: key.base64,
     HOST: '127.0.0.1',
@@ -85,7 +86,7 @@ async function measureSize(size: number) {
     LOG_LEVEL: 'warn',
   };
   const config = loadConfig(env, ['worker']);
-  const producer = createProducerRedis(redisUrl);
+  const producer = createProducerRedis(redisTarget);
   const queues = createQueues(producer, prefix);
   const calendly = createCalendlyClient({
     apiUrl: simUrl,
@@ -134,7 +135,7 @@ async function measureSize(size: number) {
     const worker = await startNode('apps/worker/src/server.ts', env, {
       readyUrl: `http://127.0.0.1:${WORKER_PORT}/healthz`,
     });
-    const reconcileQueue = new Queue('reconcile', { connection: redis, prefix });
+    const reconcileQueue = benchQueue(redis, prefix, 'reconcile');
     const idle = async () => {
       for (;;) {
         const counts = await reconcileQueue.getJobCounts('waiting', 'active', 'prioritized');

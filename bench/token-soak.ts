@@ -6,7 +6,7 @@
 //   node bench/token-soak.ts --duration=30 --connections=20   # a smoke run
 //
 // Env (or --flags): DATABASE_URL (a server; the soak creates and drops its own database),
-// REDIS_URL, SOAK_CONNECTIONS, SOAK_DURATION_S, SOAK_TOKEN_LIFETIME_S, SOAK_LEAD_MS,
+// REDIS_URL or REDIS_CLUSTER_NODES, SOAK_CONNECTIONS, SOAK_DURATION_S, SOAK_TOKEN_LIFETIME_S, SOAK_LEAD_MS,
 // SOAK_API_RPS.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,7 @@ import {
   type ProcessorMap,
 } from '../packages/queue/src/index.ts';
 import { createTokenService, type TokenService } from '../packages/tokens/src/index.ts';
+import { redisTarget } from './lib.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -55,7 +56,6 @@ const LIFETIME_S = setting(flags.lifetime, 'SOAK_TOKEN_LIFETIME_S', 10);
 const LEAD_MS = setting(flags.lead, 'SOAK_LEAD_MS', 3_000);
 const API_RPS = setting(flags.rps, 'SOAK_API_RPS', 50);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const logger = createLogger({ level: 'silent' });
 const databaseUrl = new URL(serverUrl);
@@ -75,7 +75,7 @@ const counts = { refreshes: 0, invalidGrant: 0, transient: 0, unknown: 0 };
 /** One process's worth of token machinery: its own pool, Redis, Calendly client and service. */
 function instance(name: string) {
   const handle = createDatabase(databaseUrl.toString(), { max: 10, applicationName: name });
-  const redis = createWorkerRedis(redisUrl);
+  const redis = createWorkerRedis(redisTarget);
   const queues = createQueues(redis, prefix);
   const calendly = createCalendlyClient({
     apiUrl: sim.url,
@@ -119,7 +119,7 @@ function workersFor(tokens: TokenService) {
     prefix,
     queues: ['connections'],
     logger,
-    connection: () => createWorkerRedis(redisUrl),
+    connection: () => createWorkerRedis(redisTarget),
     concurrency: { connections: 20 },
     processors: {
       ...(Object.fromEntries(Object.keys(jobCatalog).map((n) => [n, notHere])) as ProcessorMap),

@@ -9,6 +9,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     redisUrl: string;
+    /** REDIS_CLUSTER_NODES for the `cluster` project (test/cluster-setup.ts); unset elsewhere. */
+    redisClusterNodes?: string;
   }
 }
 

@@ -2,12 +2,12 @@
 // bytes with the hook's key (all keys loaded up front, no database) and one Queue.add per
 // request with the same payload, job id and options calhook uses, answering after Redis has it.
 //   PORT=4102 REDIS_URL=... QUEUE_PREFIX=... HOOKS_FILE=hooks.json node bench/servers/minimal.ts
+// (REDIS_CLUSTER_NODES instead of REDIS_URL: the same on a Cluster, with calhook's key layout)
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import Fastify from 'fastify';
-import { Redis } from 'ioredis';
-import { jobCatalog } from '../../packages/queue/src/index.ts';
+import { createProducerRedis, jobCatalog, queuePrefix } from '../../packages/queue/src/index.ts';
 
 interface Hook {
   hookId: string;
@@ -20,10 +20,15 @@ const hooks = new Map<string, Hook>(
     h,
   ]),
 );
-const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
-  maxRetriesPerRequest: 1,
+const redis = createProducerRedis(
+  process.env.REDIS_CLUSTER_NODES
+    ? { kind: 'cluster', nodes: process.env.REDIS_CLUSTER_NODES.split(',') }
+    : { kind: 'single', url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+);
+const queue = new Queue('events', {
+  connection: redis,
+  prefix: queuePrefix(process.env.QUEUE_PREFIX ?? 'calhook', 'events', redis.isCluster),
 });
-const queue = new Queue('events', { connection: redis, prefix: process.env.QUEUE_PREFIX });
 const options = jobCatalog['ingest-event'].options;
 
 const app = Fastify({ logger: false });

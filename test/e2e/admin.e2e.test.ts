@@ -44,7 +44,7 @@ let failing = true;
 beforeAll(async () => {
   database = testDatabase();
   const prefix = uniqueId('board');
-  producer = createProducerRedis(testUrls().redisUrl);
+  producer = createProducerRedis(testUrls().redis);
   queues = createQueues(producer, prefix);
   api = buildApiApp({
     logger: createLogger({ level: 'warn' }),
@@ -69,7 +69,7 @@ beforeAll(async () => {
     prefix,
     processors,
     logger: createLogger({ level: 'silent' }),
-    connection: () => createWorkerRedis(testUrls().redisUrl),
+    connection: () => createWorkerRedis(testUrls().redis),
     queues: ['events'],
   });
   browser = await chromium.launch({

@@ -20,12 +20,12 @@ afterEach(async () => {
 async function environment() {
   const receiverPort = await freePort();
   const apiPort = await freePort();
-  const { databaseUrl, redisUrl } = testUrls();
+  const { databaseUrl, redisEnv } = testUrls();
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     NODE_ENV: 'production',
     DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
+    ...redisEnv,
     QUEUE_PREFIX: uniqueId('e2e'),
     RECEIVER_PORT: String(receiverPort),
     API_PORT: String(apiPort),

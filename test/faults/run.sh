@@ -6,7 +6,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 
 . scripts/test-env.sh
-command -v redis-server >/dev/null || { echo "faults: redis-server is required on PATH" >&2; exit 1; }
+for tool in redis-server redis-cli; do
+  command -v "$tool" >/dev/null || { echo "faults: $tool is required on PATH" >&2; exit 1; }
+done
 
 mkdir -p test-artifacts
 rm -f test-artifacts/faults.json

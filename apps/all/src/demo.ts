@@ -10,7 +10,7 @@ import { startSimulator } from '@calhook/calendly-simulator';
 import { loadConfigOrExit } from '@calhook/config';
 import { migrateDatabase } from '@calhook/db';
 import { createLogger, guardProcess, onShutdown } from '@calhook/observability';
-import { createProducerRedis, createQueues } from '@calhook/queue';
+import { createProducerRedis, createQueues, type RedisTarget } from '@calhook/queue';
 import { startReceiver } from '@calhook/receiver-app';
 import { startWorker } from '@calhook/worker-app';
 import postgres from 'postgres';
@@ -38,7 +38,7 @@ stops.push(services.stop);
 const databaseUrl = new URL(services.databaseUrl);
 databaseUrl.pathname = `${databaseUrl.pathname}_demo`;
 const queuePrefix = `${base.queuePrefix}-demo`;
-await resetDemoData(databaseUrl.toString(), services.redisUrl, queuePrefix);
+await resetDemoData(databaseUrl.toString(), services.redis, queuePrefix, base.queueShards);
 
 const sim = await startSimulator({ logger: false });
 stops.push(() => sim.close());
@@ -47,7 +47,9 @@ const config = loadConfigOrExit(
   {
     ...process.env,
     DATABASE_URL: databaseUrl.toString(),
-    REDIS_URL: services.redisUrl,
+    ...(services.redis.kind === 'cluster'
+      ? { REDIS_CLUSTER_NODES: services.redis.nodes.join(',') }
+      : { REDIS_URL: services.redis.url }),
     QUEUE_PREFIX: queuePrefix,
     // The demo (its simulator's tokens, its admin login) serves this machine only.
     HOST: '127.0.0.1',
@@ -299,7 +301,12 @@ async function request(method: string, path: string, body?: unknown): Promise<an
 }
 
 /** A fresh demo every start: its own database dropped and migrated, its own queues emptied. */
-async function resetDemoData(url: string, redisUrl: string, prefix: string) {
+async function resetDemoData(
+  url: string,
+  redisTarget: RedisTarget,
+  prefix: string,
+  shards: number,
+) {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
   const admin = new URL(url);
   admin.pathname = '/postgres';
@@ -310,8 +317,8 @@ async function resetDemoData(url: string, redisUrl: string, prefix: string) {
     await sql.end({ timeout: 5 });
   }
   await migrateDatabase(url);
-  const redis = createProducerRedis(redisUrl);
-  const queues = createQueues(redis, prefix);
+  const redis = createProducerRedis(redisTarget);
+  const queues = createQueues(redis, prefix, { shards });
   try {
     for (const queue of queues.all()) await queue.obliterate({ force: true });
   } finally {

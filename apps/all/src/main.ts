@@ -34,7 +34,7 @@ onShutdown(logger, async () => {
 
 const services = await startDevServices(configured, process.env, logger);
 stops.push(services.stop);
-const config = { ...configured, databaseUrl: services.databaseUrl, redisUrl: services.redisUrl };
+const config = { ...configured, databaseUrl: services.databaseUrl, redis: services.redis };
 
 if (process.argv.includes('--migrate')) {
   const { created } = await migrateDatabase(config.databaseUrl);

@@ -14,13 +14,17 @@ import { buildConnectionServices, type Connections } from '@calhook/connections'
 import type { Sealer } from '@calhook/crypto';
 import { connectionRepo, type DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger, type Metrics } from '@calhook/observability';
-import { createProducerRedis, createQueues, type Queues } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  type Queues,
+  type RedisConnection,
+} from '@calhook/queue';
 import { buildReceiverApp, startReceiver } from '@calhook/receiver-app';
 import { callApi, eventually, freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
 import { createHookKeyResolver, type HookIds } from '@calhook/webhooks';
 import { startWorker } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 
 export interface Harness {
   sim: Simulator;
@@ -64,10 +68,10 @@ export async function startHarness(
   const sim = await startSimulator({ logger: false, ...options.simulator });
   const receiverPort = await freePort();
   const apiPort = await freePort();
-  const { databaseUrl, redisUrl } = testUrls();
+  const { databaseUrl, redis: redisTarget, redisEnv } = testUrls();
   const env: Record<string, string> = {
     DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
+    ...redisEnv,
     QUEUE_PREFIX: uniqueId('h'),
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     API_TOKEN: randomBytes(18).toString('base64url'),
@@ -93,8 +97,8 @@ export async function startHarness(
   );
   const api = await startApi(config, logger, { port: apiPort });
   const database = testDatabase();
-  const redis: Redis = createProducerRedis(redisUrl);
-  const queues = createQueues(redis, config.queuePrefix);
+  const redis: RedisConnection = createProducerRedis(redisTarget);
+  const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const clients: { close(): Promise<void> }[] = [];
 
@@ -200,7 +204,7 @@ export async function closeInProcess(parts: {
   receiver: FastifyInstance;
   api: FastifyInstance;
   queues: Queues;
-  producer: Redis;
+  producer: RedisConnection;
   database: DatabaseHandle;
 }): Promise<void> {
   await parts.pool.close();

@@ -7,7 +7,13 @@ import { loadConfig } from '@calhook/config';
 import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, createMetrics, type Metrics } from '@calhook/observability';
-import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  createWorkerRedis,
+  type Queues,
+  type RedisConnection,
+} from '@calhook/queue';
 import {
   eventually,
   seedConnectionWithHook,
@@ -18,7 +24,6 @@ import {
 import { createHookIds, signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeInProcess, inProcessReceiver } from './harness.ts';
 
@@ -26,7 +31,7 @@ const logger = createLogger({ level: 'silent' });
 const admin = { user: 'ops', password: 'metrics-password-123', readOnly: false };
 const basic = `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString('base64')}`;
 let database: DatabaseHandle;
-let producer: Redis;
+let producer: RedisConnection;
 let queues: Queues;
 let pool: WorkerPool;
 let receiver: FastifyInstance;
@@ -64,7 +69,7 @@ const render = (metrics: Metrics) => metrics.render();
 beforeAll(async () => {
   database = testDatabase();
   const prefix = uniqueId('metrics');
-  producer = createProducerRedis(testUrls().redisUrl);
+  producer = createProducerRedis(testUrls().redis);
   queues = createQueues(producer, prefix);
   receiver = inProcessReceiver({
     db: database.db,
@@ -95,7 +100,7 @@ beforeAll(async () => {
     db: database.db,
     queues,
     logger,
-    connection: () => createWorkerRedis(testUrls().redisUrl),
+    connection: () => createWorkerRedis(testUrls().redis),
     metrics: workerMetrics,
     only: ['events'],
   });

@@ -11,7 +11,13 @@ import { loadConfig } from '@calhook/config';
 import { createSealer } from '@calhook/crypto';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger, createMetrics } from '@calhook/observability';
-import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  createWorkerRedis,
+  type Queues,
+  type RedisConnection,
+} from '@calhook/queue';
 import {
   captureLogs,
   eventually,
@@ -24,7 +30,6 @@ import {
 import { createHookIds, signatureHeader } from '@calhook/webhooks';
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeInProcess, inProcessReceiver } from './harness.ts';
 
@@ -44,7 +49,7 @@ const secrets = {
 const logs = captureLogs();
 const logger = createLogger({ level: 'trace', destination: logs.destination });
 let database: DatabaseHandle;
-let producer: Redis;
+let producer: RedisConnection;
 let queues: Queues;
 let pool: WorkerPool;
 let receiver: FastifyInstance;
@@ -54,7 +59,7 @@ let echo: Server;
 beforeAll(async () => {
   database = testDatabase();
   const prefix = uniqueId('secrets');
-  producer = createProducerRedis(testUrls().redisUrl);
+  producer = createProducerRedis(testUrls().redis);
   queues = createQueues(producer, prefix);
   const sealer = createSealer([encryptionKey]);
   receiver = inProcessReceiver({
@@ -91,7 +96,7 @@ beforeAll(async () => {
     db: database.db,
     queues,
     logger: logger.child({ role: 'worker' }),
-    connection: () => createWorkerRedis(testUrls().redisUrl),
+    connection: () => createWorkerRedis(testUrls().redis),
     metrics: createMetrics({ processMetrics: false }),
   });
   // Stands in for Calendly failing: echoes what it was sent (headers, form) in a 500 body.

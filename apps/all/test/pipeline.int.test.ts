@@ -8,7 +8,13 @@ import { loadConfig } from '@calhook/config';
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { type DatabaseHandle, eventInbox, meetings } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import { createProducerRedis, createQueues, createWorkerRedis, type Queues } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  createWorkerRedis,
+  type Queues,
+  type RedisConnection,
+} from '@calhook/queue';
 import {
   eventually,
   type SeededHook,
@@ -21,7 +27,6 @@ import { createHookIds, type HookIds, signatureHeader } from '@calhook/webhooks'
 import { createWorkerPool, type WorkerPool } from '@calhook/worker-app';
 import { eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeInProcess, inProcessReceiver } from './harness.ts';
 
@@ -31,7 +36,7 @@ const logger = createLogger({ level: 'silent' });
 let database: DatabaseHandle;
 let sealer: Sealer;
 let hookIds: HookIds;
-let producer: Redis;
+let producer: RedisConnection;
 let queues: Queues;
 let pool: WorkerPool;
 let receiver: FastifyInstance;
@@ -114,7 +119,7 @@ beforeAll(async () => {
   sealer = createSealer(encryptionKeys);
   hookIds = createHookIds(encryptionKeys);
   const prefix = uniqueId('pipe');
-  producer = createProducerRedis(testUrls().redisUrl);
+  producer = createProducerRedis(testUrls().redis);
   queues = createQueues(producer, prefix);
   receiver = inProcessReceiver({ db: database.db, sealer, hookIds, queues, logger });
   api = buildApiApp({ logger, db: database.db, apiToken: API_TOKEN, checkReady: async () => {} });
@@ -132,7 +137,7 @@ beforeAll(async () => {
     db: database.db,
     queues,
     logger,
-    connection: () => createWorkerRedis(testUrls().redisUrl),
+    connection: () => createWorkerRedis(testUrls().redis),
   });
 });
 

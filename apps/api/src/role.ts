@@ -19,9 +19,9 @@ export async function startApi(
 ): Promise<RunningApi> {
   if (!config.apiToken) throw new Error('API_TOKEN is required by the api role');
   const database = createDatabase(config.databaseUrl, { max: 10, applicationName: 'calhook-api' });
-  const redis = createProducerRedis(config.redisUrl);
+  const redis = createProducerRedis(config.redis);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-  const queues = createQueues(redis, config.queuePrefix);
+  const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
   const log = logger.child({ role: 'api' });
   const metrics = options.metrics ?? createMetrics();
   const services = buildConnectionServices({

@@ -18,12 +18,12 @@ import {
   type ProcessorMap,
   type Queues,
   queueNames,
+  type RedisConnection,
   type Workers,
 } from '@calhook/queue';
 import { eventually, testDatabase, testUrls, uniqueId } from '@calhook/testing';
 import type { Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiApp } from '../src/app.ts';
 
@@ -52,7 +52,7 @@ const writeRoutes = appRoutes.api.flatMap((route) =>
 );
 
 let database: DatabaseHandle;
-let producer: Redis;
+let producer: RedisConnection;
 let queues: Queues;
 let workers: Workers;
 // The ingest processor fails until a test flips this, like a bug fixed before a retry.
@@ -69,7 +69,7 @@ const delivery = (body: string) => ({
 
 beforeAll(async () => {
   database = testDatabase();
-  producer = createProducerRedis(testUrls().redisUrl);
+  producer = createProducerRedis(testUrls().redis);
   const prefix = uniqueId('board');
   queues = createQueues(producer, prefix);
   const processor: Processor<'ingest-event'> = async (payload) => {
@@ -82,7 +82,7 @@ beforeAll(async () => {
       Object.keys(jobCatalog).map((name) => [name, processor]),
     ) as unknown as ProcessorMap,
     logger,
-    connection: () => createWorkerRedis(testUrls().redisUrl),
+    connection: () => createWorkerRedis(testUrls().redis),
     // Only the events queue is worked: jobs in the others stay where the test put them.
     queues: ['events'],
   });

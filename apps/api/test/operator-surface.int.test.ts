@@ -2,14 +2,20 @@
 // parameters and the bearer scheme; /docs serves its page and assets itself; every path under
 // /admin asks for basic auth when credentials are set and answers 404 saying how to turn the
 // board on when they are not; Bull Board is read-only unless ADMIN_READ_ONLY=false, and even
-// then it can retry, promote and clean jobs but never add one or change a job's data.
+// then it can retry, promote and clean jobs but never add one or change a job's data. With
+// QUEUE_SHARDS=3 the board and /metrics show every shard of the event queue.
 
 import { loadConfig } from '@calhook/config';
 import type { DatabaseHandle } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import { createProducerRedis, createQueues, type Queues, queueNames } from '@calhook/queue';
+import {
+  allQueueNames,
+  createProducerRedis,
+  createQueues,
+  type Queues,
+  type RedisConnection,
+} from '@calhook/queue';
 import { testDatabase, testUrls, uniqueId } from '@calhook/testing';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiApp } from '../src/app.ts';
 
@@ -19,13 +25,14 @@ const admin = loadConfig({ ADMIN_USER: 'ops', ADMIN_PASSWORD: 'board-password-12
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 let database: DatabaseHandle;
-let redis: Redis;
+let redis: RedisConnection;
 let queues: Queues;
+const SHARDS = 3;
 
 beforeAll(() => {
   database = testDatabase();
-  redis = createProducerRedis(testUrls().redisUrl);
-  queues = createQueues(redis, uniqueId('ops'));
+  redis = createProducerRedis(testUrls().redis);
+  queues = createQueues(redis, uniqueId('ops'), { shards: SHARDS });
 });
 afterAll(async () => {
   await queues.close();
@@ -121,8 +128,19 @@ describe('/admin', () => {
       headers: { authorization: basic('ops', admin.password) },
     });
     const board = api.json() as { queues: { name: string; readOnlyMode: boolean }[] };
-    expect(board.queues.map((q) => q.name).sort()).toEqual([...queueNames].sort());
+    expect(board.queues.map((q) => q.name).sort()).toEqual(allQueueNames(SHARDS).sort());
     expect(board.queues.every((q) => q.readOnlyMode)).toBe(true);
+    const metrics = await app.inject({
+      url: '/metrics',
+      headers: { authorization: basic('ops', admin.password) },
+    });
+    expect(metrics.statusCode).toBe(200);
+    const measured = new Set(
+      [...metrics.body.matchAll(/^calhook_queue_jobs\{queue="([^"]+)",state="waiting"\} /gm)].map(
+        (m) => m[1],
+      ),
+    );
+    expect([...measured].sort()).toEqual(allQueueNames(SHARDS).sort());
     await app.close();
   });
 
@@ -138,10 +156,11 @@ describe('/admin', () => {
       receivedAt: new Date().toISOString(),
     };
     const job = await queues.enqueue('ingest-event', payload);
-    const events = queues.get('events');
+    // The shard of the payload's connection.
+    const events = queues.queueOf('ingest-event', payload);
     const counts = await events.getJobCounts();
     const headers = { authorization: basic('ops', writable.password) };
-    const base = '/admin/queues/api/queues/events';
+    const base = `/admin/queues/api/queues/${events.name}`;
     // Bull Board's read-only mode alone lets "pause all queues" through.
     for (const board of [admin, writable]) {
       const app = build(true, board);

@@ -6,8 +6,12 @@
 //
 // One job per delivery cost one BullMQ script run, with its ~20 keys and arguments, per
 // delivery, in this process and in Redis; a batch pays that once (BENCHMARKS.md).
-import { jobCatalog, type QueuedDelivery, type Queues } from '@calhook/queue';
-import type { Redis } from 'ioredis';
+//
+// With QUEUE_SHARDS > 1 each shard is a lane of its own (its own batches, add in flight and
+// recent-deliveries set, in its queue's Cluster slot): a shard whose master is failing over
+// holds up only its own deliveries.
+import type { QueuedDelivery, Queues } from '@calhook/queue';
+import type { Queue } from 'bullmq';
 
 /** The delivery is in Redis: in the job just added, or in one added before (a duplicate). */
 export type EnqueueOutcome = 'queued' | 'duplicate';
@@ -17,7 +21,7 @@ export class EnqueueTimeout extends Error {
 }
 
 export interface DeliveryBatcherOptions {
-  /** The recent-deliveries set lives beside the queues, on their connection. */
+  /** The recent-deliveries sets live beside the queues (one per shard), on their connection. */
   queues: Queues;
   /** How long a delivery may wait for Redis before `enqueue` rejects (the caller answers 503). */
   timeoutMs: number;
@@ -37,7 +41,8 @@ export interface DeliveryBatcher {
 }
 
 /**
- * The recent-deliveries set in one command: KEYS[1] the set; ARGV now (ms), max age (ms), max
+ * The recent-deliveries set of one shard in one command: KEYS[1] the set, in the shard queue's
+ * hash slot; ARGV now (ms), max age (ms), max
  * size, n, then n ids to add (queued since the last call), then the ids to look up. Adds, cuts
  * the set back to its age and size, and answers 1 or 0 for each id looked up.
  */
@@ -74,7 +79,7 @@ interface Pending {
 /** How often waiting deliveries are checked against their deadline. */
 const SWEEP_EVERY_MS = 100;
 /**
- * Adds in flight at once. Two measured no faster, with batches of ~4.6 instead of ~7.5 and a
+ * Adds in flight at once, per shard. Two measured no faster, with batches of ~4.6 instead of ~7.5 and a
  * higher p99 (BENCHMARKS.md).
  */
 const MAX_IN_FLIGHT = 1;
@@ -89,14 +94,8 @@ const MAX_BATCH_CHARS = 1024 * 1024;
 const RECENT = { ageMs: 3_600_000, count: 100_000 };
 
 export function createDeliveryBatcher(options: DeliveryBatcherOptions): DeliveryBatcher {
-  const queueName = jobCatalog['ingest-deliveries'].queue;
-  const recentKey = `${options.queues.prefix}:${queueName}:recent-deliveries`;
-
-  const waiting: Pending[] = [];
   /** Every delivery waiting or in flight, by id: a repeat shares the first one's fate. */
   const byId = new Map<string, Pending>();
-  let inFlight = 0;
-  let scheduled = false;
 
   /**
    * Unsettled deliveries in arrival order, which with one timeout for all is deadline order:
@@ -131,91 +130,122 @@ export function createDeliveryBatcher(options: DeliveryBatcherOptions): Delivery
     else entry.reject(outcome.error);
   }
 
-  function schedule() {
-    if (scheduled || waiting.length === 0 || inFlight >= MAX_IN_FLIGHT) return;
-    scheduled = true;
-    setImmediate(pump);
-  }
-
-  /** The next batch: deliveries that timed out while waiting are dropped, never sent. */
-  function take(): Pending[] {
-    let chars = 0;
-    let end = 0;
-    const batch: Pending[] = [];
-    for (; end < waiting.length && batch.length < MAX_BATCH; end += 1) {
-      const entry = waiting[end] as Pending;
-      if (entry.settled) continue;
-      const size = entry.delivery.body.length;
-      if (batch.length > 0 && chars + size > MAX_BATCH_CHARS) break;
-      chars += size;
-      batch.push(entry);
-    }
-    waiting.splice(0, end);
-    return batch;
-  }
-
-  function pump() {
-    scheduled = false;
-    while (inFlight < MAX_IN_FLIGHT) {
-      const batch = take();
-      if (batch.length === 0) break;
-      inFlight += 1;
-      void send(batch).finally(() => {
-        inFlight -= 1;
-        schedule();
-      });
-    }
-  }
-
-  const redis = options.queues.connection as Redis & RecentDeliveriesCommand;
+  const redis = options.queues.connection as Queues['connection'] & RecentDeliveriesCommand;
   if (typeof redis.calhookRecentDeliveries !== 'function') {
     redis.defineCommand('calhookRecentDeliveries', { numberOfKeys: 1, lua: RECENT_DELIVERIES });
   }
-  /** Ids whose job Redis holds, not yet in the set: they go with the next batch's look-up. */
-  let unremembered: string[] = [];
 
-  /** One round trip: adds the ids queued since the last call, then answers which `ids` it holds. */
-  async function recentDeliveries(ids: string[]): Promise<boolean[]> {
-    const add = unremembered;
-    unremembered = [];
-    const seen = await redis.calhookRecentDeliveries(
-      recentKey,
-      Date.now(),
-      RECENT.ageMs,
-      RECENT.count,
-      add.length,
-      ...add,
-      ...ids,
-    );
-    return seen.map((flag: number) => flag === 1);
-  }
-
-  function remember(ids: string[]) {
-    unremembered.push(...ids);
-    // Nothing waiting to carry them: send them alone rather than hold them.
-    if (waiting.length === 0) {
-      recentDeliveries([]).catch((error: unknown) => options.onRecentError?.(error));
+  const lanes = new Map<Queue, Lane>();
+  function laneOf(delivery: QueuedDelivery): Lane {
+    // The catalog decides the shard; a lane is made once per shard queue.
+    const queue = options.queues.queueOf('ingest-deliveries', { deliveries: [delivery] });
+    let lane = lanes.get(queue);
+    if (!lane) {
+      lane = createLane(queue);
+      lanes.set(queue, lane);
     }
+    return lane;
   }
 
-  async function send(batch: Pending[]) {
-    options.onBatch?.(batch.length);
-    try {
-      const seen = await recentDeliveries(batch.map((entry) => entry.id));
-      // A delivery whose caller gave up while Redis was slow to answer was told 503: it is
-      // not queued now behind that answer's back (Calendly sends it again).
-      const fresh = batch.filter((entry, i) => !seen[i] && !entry.settled);
-      if (fresh.length > 0) {
-        // Types check the payload; the worker validates it against the catalog again.
-        await options.queues.enqueue('ingest-deliveries', {
-          deliveries: fresh.map((entry) => entry.delivery),
-        });
-        remember(fresh.map((entry) => entry.id));
+  interface Lane {
+    push(entry: Pending): void;
+  }
+
+  /** One shard's batches: one add in flight at a time, the next batch gathering meanwhile. */
+  function createLane(queue: Queue): Lane {
+    const recentKey = queue.toKey('recent-deliveries');
+    const waiting: Pending[] = [];
+    let inFlight = 0;
+    let scheduled = false;
+    /** Ids whose job Redis holds, not yet in the set: they go with the next batch's look-up. */
+    let unremembered: string[] = [];
+
+    function schedule() {
+      if (scheduled || waiting.length === 0 || inFlight >= MAX_IN_FLIGHT) return;
+      scheduled = true;
+      setImmediate(pump);
+    }
+
+    /** The next batch: deliveries that timed out while waiting are dropped, never sent. */
+    function take(): Pending[] {
+      let chars = 0;
+      let end = 0;
+      const batch: Pending[] = [];
+      for (; end < waiting.length && batch.length < MAX_BATCH; end += 1) {
+        const entry = waiting[end] as Pending;
+        if (entry.settled) continue;
+        const size = entry.delivery.body.length;
+        if (batch.length > 0 && chars + size > MAX_BATCH_CHARS) break;
+        chars += size;
+        batch.push(entry);
       }
-      for (const [i, entry] of batch.entries()) settle(entry, seen[i] ? 'duplicate' : 'queued');
-    } catch (error) {
-      for (const entry of batch) settle(entry, { error });
+      waiting.splice(0, end);
+      return batch;
     }
+
+    function pump() {
+      scheduled = false;
+      while (inFlight < MAX_IN_FLIGHT) {
+        const batch = take();
+        if (batch.length === 0) break;
+        inFlight += 1;
+        void send(batch).finally(() => {
+          inFlight -= 1;
+          schedule();
+        });
+      }
+    }
+
+    /** One round trip: adds the ids queued since the last call, then answers which `ids` it holds. */
+    async function recentDeliveries(ids: string[]): Promise<boolean[]> {
+      const add = unremembered;
+      unremembered = [];
+      const seen = await redis.calhookRecentDeliveries(
+        recentKey,
+        Date.now(),
+        RECENT.ageMs,
+        RECENT.count,
+        add.length,
+        ...add,
+        ...ids,
+      );
+      return seen.map((flag: number) => flag === 1);
+    }
+
+    function remember(ids: string[]) {
+      unremembered.push(...ids);
+      // Nothing waiting to carry them: send them alone rather than hold them.
+      if (waiting.length === 0) {
+        recentDeliveries([]).catch((error: unknown) => options.onRecentError?.(error));
+      }
+    }
+
+    async function send(batch: Pending[]) {
+      options.onBatch?.(batch.length);
+      try {
+        const seen = await recentDeliveries(batch.map((entry) => entry.id));
+        // A delivery whose caller gave up while Redis was slow to answer was told 503: it is
+        // not queued now behind that answer's back (Calendly sends it again).
+        const fresh = batch.filter((entry, i) => !seen[i] && !entry.settled);
+        if (fresh.length > 0) {
+          // Types check the payload; the worker validates it against the catalog again.
+          await options.queues.enqueue('ingest-deliveries', {
+            deliveries: fresh.map((entry) => entry.delivery),
+          });
+          remember(fresh.map((entry) => entry.id));
+        }
+        for (const [i, entry] of batch.entries()) settle(entry, seen[i] ? 'duplicate' : 'queued');
+      } catch (error) {
+        for (const entry of batch) settle(entry, { error });
+      }
+    }
+
+    return {
+      push(entry) {
+        waiting.push(entry);
+        schedule();
+      },
+    };
   }
 
   return {
@@ -238,10 +268,9 @@ export function createDeliveryBatcher(options: DeliveryBatcherOptions): Delivery
         settled: false,
       };
       byId.set(id, entry);
-      waiting.push(entry);
       byDeadline.push(entry);
       sweeper ??= setInterval(sweep, SWEEP_EVERY_MS).unref();
-      schedule();
+      laneOf(delivery).push(entry);
       return promise;
     },
   };

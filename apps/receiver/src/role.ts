@@ -23,9 +23,9 @@ export async function startReceiver(
     max: 10,
     applicationName: 'calhook-receiver',
   });
-  const redis = createProducerRedis(config.redisUrl);
+  const redis = createProducerRedis(config.redis);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-  const queues = createQueues(redis, config.queuePrefix);
+  const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
   const hooks = createHookKeyResolver({
     db: database.db,
     sealer: createSealer(config.encryptionKeys),

@@ -11,6 +11,7 @@ import {
   type JobPayload,
   type QueuedDelivery,
   type Queues,
+  type RedisConnection,
 } from '@calhook/queue';
 import {
   captureLogs,
@@ -31,7 +32,6 @@ import {
   signatureHeader,
 } from '@calhook/webhooks';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReceiverApp } from '../src/app.ts';
 
@@ -126,13 +126,13 @@ afterAll(async () => {
 });
 
 describe('with Redis up', () => {
-  let redis: Redis;
+  let redis: RedisConnection;
   let queues: Queues;
   let app: FastifyInstance;
   let hook: SeededHook;
 
   beforeAll(async () => {
-    redis = createProducerRedis(testUrls().redisUrl);
+    redis = createProducerRedis(testUrls().redis);
     queues = createQueues(redis, uniqueId('rcv'));
     app = build(queues);
     hook = await seedConnectionWithHook(database.db, { sealer, hookIds });
@@ -375,9 +375,60 @@ describe('with Redis up', () => {
   });
 });
 
+describe('with QUEUE_SHARDS=3', () => {
+  it("queues each connection's deliveries in its shard, once, beside that shard's recent set", async () => {
+    const redis = createProducerRedis(testUrls().redis);
+    const queues = createQueues(redis, uniqueId('rcv3'), { shards: 3 });
+    const app = build(queues);
+    try {
+      const hooks = await Promise.all(
+        Array.from({ length: 9 }, () => seedConnectionWithHook(database.db, { sealer, hookIds })),
+      );
+      const requests = hooks.flatMap((hook) => [delivery(hook), delivery(hook)]);
+      // Every delivery twice, all at once: the repeats meet their first in the shard's lane.
+      const answers = await Promise.all(
+        [...requests, ...requests].map((request) => app.inject(request)),
+      );
+      expect(answers.map((a) => a.statusCode)).toEqual(answers.map(() => 200));
+
+      const shardOf = (hook: SeededHook) =>
+        queues.queueOf('ingest-deliveries', {
+          deliveries: [
+            { hookId: hook.hookId, connectionId: hook.connectionId, body: '', receivedAt: '' },
+          ],
+        });
+      for (const queue of queues.shardsOf('events')) {
+        const jobs = await queue.getJobs(['waiting', 'active', 'completed', 'failed']);
+        const bodies = jobs.flatMap((job) =>
+          (job.data as JobPayload<'ingest-deliveries'>).deliveries.map((d) => d.body),
+        );
+        const mine = hooks.filter((hook) => shardOf(hook) === queue);
+        const expected = requests
+          .filter((r) => mine.some((hook) => r.url.endsWith(hook.hookId)))
+          .map((r) => r.payload);
+        expect(bodies.sort(), queue.name).toEqual(expected.sort());
+        if (mine.length === 0) continue;
+        const recent = queue.toKey('recent-deliveries');
+        await eventually(async () => (await redis.zcard(recent)) === expected.length, {
+          what: `the recent set of ${queue.name}`,
+        });
+        if (redis.isCluster) {
+          const slot = (key: string) => redis.call('CLUSTER', 'KEYSLOT', key);
+          expect(await slot(recent)).toBe(await slot(queue.toKey('wait')));
+        }
+      }
+    } finally {
+      await app.close();
+      for (const queue of queues.all()) await queue.obliterate({ force: true });
+      await queues.close();
+      redis.disconnect();
+    }
+  });
+});
+
 describe('with Redis failing', () => {
   let scratch: ScratchRedis;
-  let redis: Redis;
+  let redis: RedisConnection;
   let queues: Queues;
   let app: FastifyInstance;
   let hook: SeededHook;

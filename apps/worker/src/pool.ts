@@ -2,8 +2,13 @@ import type { Config } from '@calhook/config';
 import { buildConnectionServices, type ConnectionServices } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import { type Logger, type Metrics, withheldError } from '@calhook/observability';
-import { createWorkers, type QueueName, type Queues, type Workers } from '@calhook/queue';
-import type { Redis } from 'ioredis';
+import {
+  createWorkers,
+  type QueueName,
+  type Queues,
+  type RedisConnection,
+  type Workers,
+} from '@calhook/queue';
 import { classifyJobError } from './job-errors.ts';
 import { buildProcessors } from './processors/index.ts';
 
@@ -26,9 +31,11 @@ export function createWorkerPool(input: {
   queues: Queues;
   logger: Logger;
   /** Makes each BullMQ worker's own (blocking) connection. */
-  connection: () => Redis;
+  connection: () => RedisConnection;
   metrics?: Metrics;
   only?: readonly QueueName[];
+  /** Shards beyond QUEUE_SHARDS that still hold jobs (`findRetiredShards`). */
+  retiredShards?: readonly number[];
   concurrency?: Partial<Record<QueueName, number>>;
 }): WorkerPool {
   const { config, db, queues, logger, metrics } = input;
@@ -47,6 +54,8 @@ export function createWorkerPool(input: {
   });
   const workers = createWorkers({
     prefix: config.queuePrefix,
+    shards: config.queueShards,
+    retiredShards: input.retiredShards,
     logger,
     metrics,
     connection: input.connection,

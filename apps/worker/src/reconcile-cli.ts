@@ -1,14 +1,14 @@
 // `pnpm reconcile [userId]`: reconcile (and backfill) one user now, or every active connection.
 // Enqueues the same jobs the schedule does; a running worker carries them out.
 import { loadConfigOrExit } from '@calhook/config';
-import { requestReconcile } from '@calhook/connections';
+import { requestReconcile, requestReconcileAll } from '@calhook/connections';
 import { connectionRepo, createDatabase } from '@calhook/db';
 import { createProducerRedis, createQueues } from '@calhook/queue';
 
 const config = loadConfigOrExit(process.env, []);
 const userId = process.argv[2];
-const redis = createProducerRedis(config.redisUrl);
-const queues = createQueues(redis, config.queuePrefix);
+const redis = createProducerRedis(config.redis);
+const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
 const database = createDatabase(config.databaseUrl, { max: 1 });
 let code = 0;
 try {
@@ -25,8 +25,10 @@ try {
       );
     }
   } else {
-    const job = await queues.enqueue('reconcile-all', {});
-    console.log(`calhook: reconcile of every active connection queued as job ${job.id}`);
+    const queued = await requestReconcileAll({ db: database.db, queues, now: () => new Date() });
+    console.log(
+      `calhook: reconcile and backfill of ${queued.connections} active connections queued as job ${queued.jobId}`,
+    );
   }
 } finally {
   await queues.close();

@@ -1,7 +1,12 @@
-import type { Config } from '@calhook/config';
+import { type Config, MAX_QUEUE_SHARDS } from '@calhook/config';
 import { createDatabase } from '@calhook/db';
 import { createMetrics, type Logger } from '@calhook/observability';
-import { createProducerRedis, createQueues, createWorkerRedis } from '@calhook/queue';
+import {
+  createProducerRedis,
+  createQueues,
+  createWorkerRedis,
+  findRetiredShards,
+} from '@calhook/queue';
 import { startWorkerHttp } from './http.ts';
 import { createWorkerPool } from './pool.ts';
 
@@ -33,10 +38,17 @@ export async function startWorker(
   });
   const log = logger.child({ role: 'worker' });
   // Jobs that schedule other jobs (refresh, clean-up) add them through a producer connection.
-  const producer = createProducerRedis(config.redisUrl);
+  const producer = createProducerRedis(config.redis);
   producer.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  const queues = createQueues(producer, config.queuePrefix);
+  const queues = createQueues(producer, config.queuePrefix, { shards: config.queueShards });
   const metrics = createMetrics();
+  const retiredShards = await retiredShardsOf(config);
+  if (retiredShards.length > 0) {
+    log.warn(
+      { retiredShards, queueShards: config.queueShards },
+      'shards beyond QUEUE_SHARDS still hold jobs: working them until they are empty',
+    );
+  }
   const pool = createWorkerPool({
     config,
     db: database.db,
@@ -44,11 +56,12 @@ export async function startWorker(
     logger: log,
     metrics,
     connection: () => {
-      const redis = createWorkerRedis(config.redisUrl);
+      const redis = createWorkerRedis(config.redis);
       redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
       return redis;
     },
     concurrency: { events: concurrency, connections: 5, reconcile: 5 },
+    retiredShards,
   });
   const { workers } = pool;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
@@ -76,4 +89,19 @@ export async function startWorker(
       await database.close();
     },
   };
+}
+
+/**
+ * Shards a deployment with more QUEUE_SHARDS left jobs in. Read on a connection that waits for
+ * Redis (the producer's fails fast), once at start: a shard retired later is drained by the
+ * workers started after it.
+ */
+async function retiredShardsOf(config: Config): Promise<number[]> {
+  const redis = createWorkerRedis(config.redis);
+  redis.on('error', () => {});
+  try {
+    return await findRetiredShards(redis, config.queuePrefix, config.queueShards, MAX_QUEUE_SHARDS);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
 }

@@ -29,8 +29,9 @@ describe('loadConfig', () => {
     const config = loadConfig(valid);
     expect(config).toMatchObject({
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/calhook',
-      redisUrl: 'redis://127.0.0.1:6379',
+      redis: { kind: 'single', url: 'redis://127.0.0.1:6379' },
       queuePrefix: 'calhook',
+      queueShards: 1,
       host: '127.0.0.1',
       receiverPort: 3000,
       apiPort: 3001,
@@ -96,6 +97,60 @@ describe('loadConfig', () => {
     expectTypeOf<Config['encryptionKeys']>().toEqualTypeOf<Buffer[]>();
   });
 
+  it('runs on a Redis Cluster through its seeds when REDIS_CLUSTER_NODES is set', () => {
+    const config = loadConfig({
+      ...valid,
+      REDIS_URL: 'redis://ignored:6379',
+      REDIS_CLUSTER_NODES:
+        ' rediss://app:s%40cret@10.0.0.1:7000/ , rediss://app:s%40cret@10.0.0.2 ',
+      QUEUE_SHARDS: '3',
+    });
+    expect(config.redis).toEqual({
+      kind: 'cluster',
+      nodes: ['rediss://app:s%40cret@10.0.0.1:7000/', 'rediss://app:s%40cret@10.0.0.2'],
+    });
+    expect(config.queueShards).toBe(3);
+  });
+
+  it('refuses bad Cluster seeds and shard counts, naming the key and never the value', () => {
+    const bad: [Record<string, string>, string, RegExp][] = [
+      [
+        { REDIS_CLUSTER_NODES: 'http://10.0.0.1:7000' },
+        'REDIS_CLUSTER_NODES',
+        /redis:\/\/ or rediss:\/\//,
+      ],
+      [{ REDIS_CLUSTER_NODES: 'redis://a:1,nonsense' }, 'REDIS_CLUSTER_NODES', /absolute/],
+      [{ REDIS_CLUSTER_NODES: ' , ' }, 'REDIS_CLUSTER_NODES', /at least one/],
+      [{ REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000/2' }, 'REDIS_CLUSTER_NODES', /database 0/],
+      [
+        { REDIS_CLUSTER_NODES: 'redis://:one@10.0.0.1:7000,redis://:two@10.0.0.2:7000' },
+        'REDIS_CLUSTER_NODES',
+        /same scheme and credentials/,
+      ],
+      [{ QUEUE_SHARDS: '0' }, 'QUEUE_SHARDS', /whole number from 1 to 64/],
+      [{ QUEUE_SHARDS: '2.5' }, 'QUEUE_SHARDS', /whole number/],
+      [{ QUEUE_SHARDS: 'three' }, 'QUEUE_SHARDS', /whole number/],
+      [{ QUEUE_SHARDS: '65' }, 'QUEUE_SHARDS', /whole number/],
+      [
+        { REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000', QUEUE_PREFIX: '{calhook}' },
+        'QUEUE_PREFIX',
+        /hash tag per queue/,
+      ],
+    ];
+    for (const [env, key, message] of bad) {
+      const error = problemsOf({ ...valid, ...env });
+      expect(
+        error.problems.map((p) => p.key),
+        JSON.stringify(env),
+      ).toEqual([key]);
+      expect(error.problems[0]?.message).toMatch(message);
+      expect(error.message).not.toContain('one@');
+    }
+    // A hash tag in the prefix is still fine on a single Redis (deployments that followed the
+    // earlier advice keep their keys).
+    expect(loadConfig({ ...valid, QUEUE_PREFIX: '{calhook}' }).queuePrefix).toBe('{calhook}');
+  });
+
   it('names every bad key in one error', () => {
     const error = problemsOf({
       API_TOKEN: 'short',
@@ -104,6 +159,8 @@ describe('loadConfig', () => {
       PUBLIC_URL: 'not a url',
       RECONCILE_EVERY: 'often',
       ADMIN_USER: 'ops',
+      REDIS_CLUSTER_NODES: 'redis://:hunter2@10.0.0.1:7000,ftp://x',
+      QUEUE_SHARDS: '0',
     });
     expect(keysOf(error)).toEqual(
       [
@@ -111,13 +168,16 @@ describe('loadConfig', () => {
         'API_TOKEN',
         'ENCRYPTION_KEY',
         'PUBLIC_URL',
+        'QUEUE_SHARDS',
         'RECEIVER_PORT',
         'RECONCILE_EVERY',
+        'REDIS_CLUSTER_NODES',
       ].sort(),
     );
     expect(error.message).toMatch(/^Invalid configuration:\n/);
     expect(error.message).not.toContain('short');
     expect(error.message).not.toContain('bm90IDMyIGJ5dGVz');
+    expect(error.message).not.toContain('hunter2');
   });
 
   // zod skips a refinement once any key has failed, unless the refinement says `when`; and a bad

@@ -13,6 +13,57 @@ const url = (fallback: string) =>
     .default(fallback)
     .transform((value) => value.replace(/\/+$/, ''));
 
+/**
+ * Seed nodes of a Redis Cluster: comma-separated redis:// or rediss:// URLs. ioredis gives every
+ * node the same credentials and TLS setting, so the seeds must agree on them; a Cluster has only
+ * database 0.
+ */
+const clusterNodes = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const seeds = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const problem = (message: string) => {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    };
+    if (seeds.length === 0) return problem('must name at least one redis:// or rediss:// URL');
+    const parsed: URL[] = [];
+    for (const seed of seeds) {
+      let url: URL;
+      try {
+        url = new URL(seed);
+      } catch {
+        return problem('every seed must be an absolute redis:// or rediss:// URL');
+      }
+      if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+        return problem('every seed must be an absolute redis:// or rediss:// URL');
+      }
+      if (url.hostname === '') return problem('every seed must name a host');
+      if (url.pathname !== '' && url.pathname !== '/' && url.pathname !== '/0') {
+        return problem('a Redis Cluster has only database 0: leave the path out');
+      }
+      parsed.push(url);
+    }
+    const auth = (url: URL) => `${url.protocol}${url.username}:${url.password}`;
+    if (new Set(parsed.map(auth)).size > 1) {
+      return problem('every seed must use the same scheme and credentials (one Cluster)');
+    }
+    return seeds;
+  });
+
+/**
+ * Most QUEUE_SHARDS: more shards than Cluster masters spread nothing further, and each costs
+ * every worker process a blocking connection. Workers look this far for shards left behind
+ * by a higher setting.
+ */
+export const MAX_QUEUE_SHARDS = 64;
+const shardsMessage = `must be a whole number from 1 to ${MAX_QUEUE_SHARDS}`;
+
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
 
 const duration = (fallback: string, min = 1_000) =>
@@ -78,11 +129,20 @@ const variables = z.object({
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/calhook'),
   // Redis for BullMQ. Production Redis must run with AOF and maxmemory-policy noeviction.
   REDIS_URL: url('redis://127.0.0.1:6379'),
+  // Redis Cluster seed nodes; when set, every role runs on the Cluster and REDIS_URL is unused.
+  REDIS_CLUSTER_NODES: clusterNodes,
   // BullMQ key prefix, so several deployments or test runs can share one Redis.
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.{}-]+$/, 'letters, digits, _ . - { } only')
     .default('calhook'),
+  // Event queues deliveries are spread over by connection; on a Cluster each has its own slot.
+  QUEUE_SHARDS: z.coerce
+    .number({ message: shardsMessage })
+    .int({ message: shardsMessage })
+    .min(1, { message: shardsMessage })
+    .max(MAX_QUEUE_SHARDS, { message: shardsMessage })
+    .default(1),
   // Interface every role listens on.
   HOST: z.string().min(1).default('127.0.0.1'),
   // Where Calendly's deliveries arrive.
@@ -223,6 +283,17 @@ export function configSchema(roles: readonly Role[] = allRoles) {
             message: 'set ADMIN_USER and ADMIN_PASSWORD together',
           });
         }),
+        // On a Cluster calhook gives every queue a hash tag of its own; a tag in the prefix
+        // would come first and put every queue back in one slot, on one node.
+        rule((env, ctx) => {
+          if (!given(env.REDIS_CLUSTER_NODES) || !/[{}]/.test(env.QUEUE_PREFIX ?? '')) return;
+          ctx.addIssue({
+            code: 'custom',
+            path: ['QUEUE_PREFIX'],
+            message:
+              'must not contain { or } with REDIS_CLUSTER_NODES: calhook adds a hash tag per queue itself',
+          });
+        }),
         // An OAuth app's subscriptions are signed with the app's key: without it the receiver
         // would refuse every delivery while connections look healthy.
         rule((env, ctx) => {
@@ -238,8 +309,12 @@ export function configSchema(roles: readonly Role[] = allRoles) {
     )
     .transform((env) => ({
       databaseUrl: env.DATABASE_URL,
-      redisUrl: env.REDIS_URL,
+      /** Where BullMQ lives: a Redis Cluster (through its seed nodes) or a single Redis. */
+      redis: env.REDIS_CLUSTER_NODES
+        ? { kind: 'cluster' as const, nodes: env.REDIS_CLUSTER_NODES }
+        : { kind: 'single' as const, url: env.REDIS_URL },
       queuePrefix: env.QUEUE_PREFIX,
+      queueShards: env.QUEUE_SHARDS,
       host: env.HOST,
       receiverPort: env.RECEIVER_PORT,
       apiPort: env.API_PORT,

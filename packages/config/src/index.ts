@@ -4,6 +4,7 @@ export {
   configSchema,
   loadConfig,
   loadConfigOrExit,
+  MAX_QUEUE_SHARDS,
   type Role,
 } from './config.ts';
 export { parseDuration } from './duration.ts';

@@ -15,6 +15,7 @@ export {
   type ReconcileReason,
   type ReconcileResult,
   requestReconcile,
+  requestReconcileAll,
 } from './reconcile.ts';
 export {
   bindConnections,

@@ -144,6 +144,19 @@ export async function requestReconcile(
   return { jobId: job.id ?? '' };
 }
 
+/**
+ * An operator's request to reconcile and backfill every active connection now (`pnpm
+ * reconcile`), e.g. after a Redis failover lost acknowledged deliveries: the backfill is asked
+ * for on every row, then one `reconcile-all` fans out the runs.
+ */
+export async function requestReconcileAll(
+  deps: Pick<ConnectionDeps, 'db' | 'queues' | 'now'>,
+): Promise<{ connections: number; jobId: string }> {
+  const connections = await connectionRepo.requestBackfillOfActive(deps.db, deps.now());
+  const job = await deps.queues.enqueue('reconcile-all', {});
+  return { connections, jobId: job.id ?? '' };
+}
+
 /** The `reconcile-all` job: a run for every active connection (merged into waiting ones). */
 export async function reconcileAll(
   deps: Pick<ConnectionDeps, 'db' | 'queues'>,

@@ -5,6 +5,45 @@ import { z } from 'zod';
 export const queueNames = ['events', 'connections', 'reconcile'] as const;
 export type QueueName = (typeof queueNames)[number];
 
+/**
+ * Queues split into QUEUE_SHARDS BullMQ queues, each in a Redis Cluster slot of its own, so the
+ * Cluster spreads their load over its masters. A job goes to the shard its catalog `shardKey`
+ * picks (the connection): one connection's deliveries stay together, though nothing relies on
+ * it (the meeting upsert is order-independent).
+ */
+export const shardedQueueNames = ['events'] as const satisfies readonly QueueName[];
+
+/** The BullMQ queue name of one shard. Shard 0 keeps the plain name: one shard is the old layout. */
+export function shardQueueName(queue: QueueName, shard: number): string {
+  return shard === 0 ? queue : `${queue}-${shard}`;
+}
+
+/** Every BullMQ queue of one logical queue, shard 0 first. */
+export function shardQueueNamesOf(queue: QueueName, shards: number): string[] {
+  const count = (shardedQueueNames as readonly QueueName[]).includes(queue) ? shards : 1;
+  return Array.from({ length: count }, (_, shard) => shardQueueName(queue, shard));
+}
+
+/** Every BullMQ queue calhook runs with `shards` shards, in catalog order. */
+export function allQueueNames(shards: number): string[] {
+  return queueNames.flatMap((queue) => shardQueueNamesOf(queue, shards));
+}
+
+/**
+ * The shard of a key: FNV-1a over its characters, modulo the shard count. Stable across
+ * processes and versions (receivers and workers of different ages agree), cheap on the
+ * receiver's hot path, and even over random UUIDs.
+ */
+export function shardOf(key: string, shards: number): number {
+  if (shards <= 1) return 0;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
 const isoDate = z.iso.datetime({ offset: true });
 
 /** One webhook delivery as the receiver took it. */
@@ -38,6 +77,8 @@ type Identity<P> =
 
 interface CatalogEntry<S extends z.ZodType> {
   queue: QueueName;
+  /** For a job of a sharded queue: the key that picks its shard (see `shardOf`). */
+  shardKey?: (payload: z.output<S>) => string;
   payload: S;
   options: JobsOptions;
   identity: Identity<z.output<S>>;
@@ -63,9 +104,12 @@ const entry = <S extends z.ZodType>(e: CatalogEntry<S>) => e;
 export const jobCatalog = {
   'ingest-deliveries': entry({
     queue: 'events',
-    // What the receiver queues: the deliveries that arrived while its previous add was in
-    // flight, in arrival order, as one job (one Redis script per batch, not per delivery).
+    // What the receiver queues: the deliveries of one shard that arrived while its previous
+    // add to that shard was in flight, in arrival order, as one job (one Redis script per
+    // batch, not per delivery).
     payload: z.object({ deliveries: z.array(delivery).min(1) }),
+    // The receiver batches per shard, so the first delivery's connection names the batch's.
+    shardKey: (p) => p.deliveries[0]?.connectionId ?? '',
     options: {
       ...ingestRetries,
       // A delivery's duplicates are caught by the receiver's recent-deliveries set and, for
@@ -81,6 +125,7 @@ export const jobCatalog = {
     // One delivery per job: what receivers before batching queued, and still worked, so jobs
     // queued by an older receiver drain after an upgrade.
     payload: delivery,
+    shardKey: (p) => p.connectionId,
     options: { ...ingestRetries, removeOnComplete: { age: 3_600, count: 100_000 } },
     identity: { kind: 'unique' },
     // Thousands a second under load: the worker logs one line per batch instead.
@@ -171,6 +216,21 @@ export type QueuedDelivery = JobPayload<'ingest-event'>;
 /** The job catalog entry of a name, typed for generic code. */
 export function catalogEntry<N extends JobName>(name: N): CatalogEntry<z.ZodType> {
   return jobCatalog[name] as CatalogEntry<z.ZodType>;
+}
+
+/**
+ * The BullMQ queue a job goes to with `shards` shards: its catalog queue, and for a sharded
+ * one the shard its key picks. The only place a job's queue is decided.
+ */
+export function jobQueueName<N extends JobName>(
+  name: N,
+  payload: JobPayload<N>,
+  shards: number,
+): string {
+  const entry = catalogEntry(name);
+  const sharded = (shardedQueueNames as readonly QueueName[]).includes(entry.queue);
+  if (!sharded || !entry.shardKey) return entry.queue;
+  return shardQueueName(entry.queue, shardOf(entry.shardKey(payload), shards));
 }
 
 /** The deduplication key of a job, or null for kinds where every add is its own job. */

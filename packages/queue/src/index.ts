@@ -1,16 +1,35 @@
 export {
+  allQueueNames,
   catalogEntry,
   type JobName,
   type JobPayload,
   jobCatalog,
   jobKey,
   jobOptions,
+  jobQueueName,
   type QueuedDelivery,
   type QueueName,
   queueNames,
+  shardedQueueNames,
+  shardOf,
+  shardQueueName,
+  shardQueueNamesOf,
 } from './catalog.ts';
-export { createQueues, type EnqueueOptions, type Queues, type ScheduledJobName } from './queues.ts';
-export { createProducerRedis, createWorkerRedis } from './redis.ts';
+export {
+  createQueues,
+  type EnqueueOptions,
+  findRetiredShards,
+  type Queues,
+  type QueuesOptions,
+  queuePrefix,
+  type ScheduledJobName,
+} from './queues.ts';
+export {
+  createProducerRedis,
+  createWorkerRedis,
+  type RedisConnection,
+  type RedisTarget,
+} from './redis.ts';
 export {
   type ClassifyJobError,
   createWorkers,

@@ -1,13 +1,34 @@
 import { type Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
+  allQueueNames,
   catalogEntry,
   type JobName,
   type JobPayload,
   jobOptions,
+  jobQueueName,
   type QueueName,
-  queueNames,
+  shardedQueueNames,
+  shardQueueName,
+  shardQueueNamesOf,
 } from './catalog.ts';
+import type { RedisConnection } from './redis.ts';
+
+/**
+ * The BullMQ prefix of one queue. On a Redis Cluster every key a BullMQ script touches must be
+ * in one slot, and every queue should be free to sit on its own node: so each queue's prefix
+ * carries a hash tag of its own, its name (`calhook:{events-1}:events-1:wait`). The tag is the
+ * queue name alone, so a queue's slot is the same for every deployment and can be looked up
+ * (`CLUSTER KEYSLOT {events-1}`). A single Redis keeps the plain prefix (`calhook:events:wait`),
+ * so an upgrade finds the jobs queued before it.
+ */
+export function queuePrefix(prefix: string, queueName: string, cluster: boolean): string {
+  return cluster ? `${prefix}:{${queueName}}` : prefix;
+}
+
+export interface QueuesOptions {
+  /** QUEUE_SHARDS: how many BullMQ queues each sharded queue is split into (1 by default). */
+  shards?: number;
+}
 
 export interface EnqueueOptions {
   /** Run no sooner than this from now. */
@@ -19,10 +40,18 @@ export type ScheduledJobName = Extract<JobName, 'reconcile-all' | 'prune-history
 
 export interface Queues {
   readonly prefix: string;
+  /** How many shards each sharded queue has. */
+  readonly shards: number;
   /** The connection every queue uses (the caller's). */
-  readonly connection: Redis;
-  get(name: QueueName): Queue;
+  readonly connection: RedisConnection;
+  /** A queue by its catalog name; for a sharded queue, one shard (0 by default). */
+  get(name: QueueName, shard?: number): Queue;
+  /** Every BullMQ queue of one catalog queue: its shards, or itself. */
+  shardsOf(name: QueueName): Queue[];
+  /** Every BullMQ queue, shards included: what Bull Board shows and metrics measure. */
   all(): Queue[];
+  /** The queue a job goes to (see `jobQueueName` in the catalog). */
+  queueOf<N extends JobName>(name: N, payload: JobPayload<N>): Queue;
   /**
    * Adds a job with the catalog's options and identity (see `jobCatalog`): the only way a job
    * is added. Resolves with the job that will carry out the request: a new one, or the waiting
@@ -46,15 +75,38 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-/** Builds every queue on one connection. The caller owns the connection and closes it after. */
-export function createQueues(connection: Redis, prefix: string): Queues {
-  const queues = new Map<QueueName, Queue>(
-    queueNames.map((name) => [name, new Queue(name, { connection, prefix })]),
+/**
+ * Builds every queue on one connection, a single Redis or a Cluster. The caller owns the
+ * connection and closes it after.
+ */
+export function createQueues(
+  connection: RedisConnection,
+  prefix: string,
+  options: QueuesOptions = {},
+): Queues {
+  const shards = options.shards ?? 1;
+  const cluster = connection.isCluster;
+  const queues = new Map<string, Queue>(
+    allQueueNames(shards).map((name) => [
+      name,
+      new Queue(name, { connection, prefix: queuePrefix(prefix, name, cluster) }),
+    ]),
   );
-  const get = (name: QueueName) => {
+  const byName = (name: string) => {
     const queue = queues.get(name);
     if (!queue) throw new Error(`unknown queue ${name}`);
     return queue;
+  };
+  const get = (name: QueueName, shard = 0) => byName(shardQueueName(name, shard));
+  const queueOf = <N extends JobName>(name: N, payload: JobPayload<N>) =>
+    byName(jobQueueName(name, payload, shards));
+  /** The one queue of a kind that is never sharded (schedules, per-key jobs). */
+  const unsharded = (name: JobName) => {
+    const queue = catalogEntry(name).queue;
+    if (shardQueueNamesOf(queue, shards).length > 1) {
+      throw new Error(`${name} is in the sharded queue ${queue}`);
+    }
+    return get(queue);
   };
   function validated<N extends JobName>(name: N, payload: JobPayload<N>): JobPayload<N> {
     const entry = catalogEntry(name);
@@ -64,35 +116,50 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   }
   return {
     prefix,
+    shards,
     connection,
     get,
+    shardsOf: (name) => shardQueueNamesOf(name, shards).map(byName),
     all: () => [...queues.values()],
+    queueOf,
     async enqueue(name, payload, options = {}) {
       const data = validated(name, payload);
-      return get(catalogEntry(name).queue).add(name, data, jobOptions(name, data, options.delayMs));
+      return queueOf(name, data).add(name, data, jobOptions(name, data, options.delayMs));
     },
     async enqueueBulk(name, payloads) {
       if (payloads.length === 0) return [];
-      const queue = get(catalogEntry(name).queue);
-      return queue.addBulk(
-        payloads.map((payload) => {
-          const data = validated(name, payload);
-          return { name, data, opts: jobOptions(name, data) };
+      // One addBulk per queue (a Cluster runs each in its own slot), answers in input order.
+      const byQueue = new Map<Queue, { index: number; data: JobPayload<typeof name> }[]>();
+      for (const [index, payload] of payloads.entries()) {
+        const data = validated(name, payload);
+        const queue = queueOf(name, data);
+        const group = byQueue.get(queue) ?? [];
+        group.push({ index, data });
+        byQueue.set(queue, group);
+      }
+      const jobs: Job[] = new Array(payloads.length);
+      await Promise.all(
+        [...byQueue].map(async ([queue, group]) => {
+          const added = await queue.addBulk(
+            group.map(({ data }) => ({ name, data, opts: jobOptions(name, data) })),
+          );
+          for (const [i, job] of added.entries()) jobs[group[i]?.index ?? 0] = job;
         }),
       );
+      return jobs;
     },
     async schedule(name, everyMs) {
       const entry = catalogEntry(name);
       const every = everyMs ?? entry.everyMs;
       if (every === undefined) throw new Error(`${name} has no schedule in the catalog`);
-      await get(entry.queue).upsertJobScheduler(
+      await unsharded(name).upsertJobScheduler(
         name,
         { every },
         { name, data: {}, opts: entry.options },
       );
     },
     async cancel(name, key) {
-      const queue = get(catalogEntry(name).queue);
+      const queue = unsharded(name);
       const jobId = await queue.getDeduplicationJobId(key);
       if (!jobId) return;
       const job = await queue.getJob(jobId);
@@ -110,4 +177,47 @@ export function createQueues(connection: Redis, prefix: string): Queues {
       await Promise.all([...queues.values()].map((q) => q.close()));
     },
   };
+}
+
+/**
+ * Shards from `shards` up to `upTo` (exclusive) of the sharded queues that still hold jobs:
+ * what a deployment that lowered QUEUE_SHARDS left behind. Workers work them until they are
+ * empty (`WorkersOptions.retiredShards`), so no accepted delivery is stranded.
+ */
+export async function findRetiredShards(
+  connection: RedisConnection,
+  prefix: string,
+  shards: number,
+  upTo: number,
+): Promise<number[]> {
+  const retired: number[] = [];
+  for (const queue of shardedQueueNames) {
+    const probes = Array.from({ length: Math.max(0, upTo - shards) }, (_, i) => shards + i);
+    await Promise.all(
+      probes.map(async (shard) => {
+        const name = shardQueueName(queue, shard);
+        // A look only: no meta key is written for a shard that never existed.
+        const probe = new Queue(name, {
+          connection,
+          prefix: queuePrefix(prefix, name, connection.isCluster),
+          skipMetasUpdate: true,
+        });
+        try {
+          const counts = await probe.getJobCounts(
+            'waiting',
+            'active',
+            'delayed',
+            'prioritized',
+            'waiting-children',
+          );
+          if (Object.values(counts).some((n) => n > 0) && !retired.includes(shard)) {
+            retired.push(shard);
+          }
+        } finally {
+          await probe.close();
+        }
+      }),
+    );
+  }
+  return retired.sort((a, b) => a - b);
 }

@@ -1,5 +1,4 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   catalogEntry,
@@ -8,7 +7,11 @@ import {
   jobCatalog,
   type QueueName,
   queueNames,
+  shardQueueName,
+  shardQueueNamesOf,
 } from './catalog.ts';
+import { queuePrefix } from './queues.ts';
+import type { RedisConnection } from './redis.ts';
 
 export interface JobContext {
   job: Job;
@@ -62,10 +65,21 @@ export interface WorkersOptions {
   processors: ProcessorMap;
   logger: Logger;
   /** Each worker gets its own connection (BullMQ blocks on it); the caller's factory makes them. */
-  connection: () => Redis;
+  connection: () => RedisConnection;
+  /** QUEUE_SHARDS: every shard of a sharded queue gets a worker (1 by default). */
+  shards?: number;
+  /**
+   * Jobs of a queue held at once. A sharded queue's is shared out over its shards, so a
+   * process holds as many ingest jobs however many shards there are.
+   */
   concurrency?: Partial<Record<QueueName, number>>;
   /** Only these queues are worked; all by default. */
   queues?: readonly QueueName[];
+  /**
+   * Shards at or beyond `shards` that still hold jobs (see `findRetiredShards`): worked too,
+   * so lowering QUEUE_SHARDS strands nothing.
+   */
+  retiredShards?: readonly number[];
   metrics?: JobMetricsSink;
   /** How failures are treated; PermanentJobError fails, anything else retries by default. */
   classify?: ClassifyJobError;
@@ -147,20 +161,37 @@ function dispatch(options: WorkersOptions) {
   };
 }
 
-/** Starts one BullMQ worker per queue, dispatching each job to its processor by name. */
+/**
+ * Starts one BullMQ worker per queue (per shard of a sharded queue), dispatching each job to
+ * its processor by name.
+ */
 export function createWorkers(options: WorkersOptions): Workers {
-  const connections: Redis[] = [];
-  const workers = (options.queues ?? queueNames).map((queue) => {
-    const connection = options.connection();
-    connections.push(connection);
-    const worker = new Worker(queue, dispatch(options), {
-      connection,
-      prefix: options.prefix,
-      concurrency: options.concurrency?.[queue] ?? 10,
-      autorun: true,
+  const connections: RedisConnection[] = [];
+  const shards = options.shards ?? 1;
+  const processor = dispatch(options);
+  const workers = (options.queues ?? queueNames).flatMap((queue) => {
+    const names = shardQueueNamesOf(queue, shards);
+    if (names.length > 1) {
+      for (const shard of options.retiredShards ?? []) names.push(shardQueueName(queue, shard));
+    }
+    const concurrency = Math.max(
+      1,
+      Math.ceil((options.concurrency?.[queue] ?? 10) / Math.min(names.length, shards)),
+    );
+    return names.map((name) => {
+      const connection = options.connection();
+      connections.push(connection);
+      const worker = new Worker(name, processor, {
+        connection,
+        prefix: queuePrefix(options.prefix, name, connection.isCluster),
+        concurrency,
+        autorun: true,
+      });
+      worker.on('error', (error) =>
+        options.logger.error({ err: error, queue: name }, 'worker error'),
+      );
+      return worker;
     });
-    worker.on('error', (error) => options.logger.error({ err: error, queue }, 'worker error'));
-    return worker;
   });
   return {
     workers,

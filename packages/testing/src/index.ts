@@ -2,11 +2,17 @@
 // namespace (queue prefix, user ids) for every test so tests never see each other's data.
 import { randomBytes } from 'node:crypto';
 import { createDatabase, type DatabaseHandle } from '@calhook/db';
-import { Redis } from 'ioredis';
+import { createWorkerRedis, type RedisConnection, type RedisTarget } from '@calhook/queue';
 import { inject } from 'vitest';
 
 export { type ApiAnswer, callApi } from './api-call.ts';
 export { type CapturedLogs, captureLogs, expectNoSecrets } from './log-capture.ts';
+export {
+  type ClusterNode,
+  type ScratchCluster,
+  type SlotMove,
+  startRedisCluster,
+} from './redis-cluster.ts';
 export { freePort, type ScratchRedis, startScratchRedis } from './redis-server.ts';
 export {
   replaceHook,
@@ -15,8 +21,36 @@ export {
   seedConnectionWithHook,
 } from './seed.ts';
 
-export function testUrls(): { databaseUrl: string; redisUrl: string } {
-  return { databaseUrl: inject('databaseUrl'), redisUrl: inject('redisUrl') };
+export interface TestUrls {
+  databaseUrl: string;
+  redisUrl: string;
+  /**
+   * The Redis calhook runs on in this project: the Cluster the `cluster` project's set-up
+   * started (seeded at a node that owns none of the queues' slots), else `redisUrl`.
+   */
+  redis: RedisTarget;
+  /** The same as environment variables, for a calhook process or config. */
+  redisEnv: Record<string, string>;
+}
+
+export function testUrls(): TestUrls {
+  const redisUrl = inject('redisUrl');
+  const clusterNodes = inject('redisClusterNodes');
+  return {
+    databaseUrl: inject('databaseUrl'),
+    redisUrl,
+    redis: clusterNodes
+      ? { kind: 'cluster', nodes: clusterNodes.split(',') }
+      : { kind: 'single', url: redisUrl },
+    redisEnv: clusterNodes
+      ? { REDIS_URL: redisUrl, REDIS_CLUSTER_NODES: clusterNodes }
+      : { REDIS_URL: redisUrl },
+  };
+}
+
+/** Whether this project runs on a Redis Cluster. */
+export function onCluster(): boolean {
+  return testUrls().redis.kind === 'cluster';
 }
 
 /** A short random id, for queue prefixes, user ids and hook ids unique to one test. */
@@ -28,8 +62,9 @@ export function testDatabase(): DatabaseHandle {
   return createDatabase(testUrls().databaseUrl, { max: 5, applicationName: 'calhook-test' });
 }
 
-export function testRedis(): Redis {
-  return new Redis(testUrls().redisUrl, { maxRetriesPerRequest: null });
+/** A connection that waits for Redis (or the Cluster) rather than failing fast. */
+export function testRedis(): RedisConnection {
+  return createWorkerRedis(testUrls().redis);
 }
 
 /** A valid 32-byte encryption key, base64, for configs built in tests. */

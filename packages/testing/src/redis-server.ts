@@ -52,6 +52,8 @@ export async function startScratchRedis(
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
+  // Refused connections are expected until the server listens; the loop below retries.
+  probe.on('error', () => {});
   const deadline = Date.now() + 5_000;
   for (;;) {
     try {

@@ -17,9 +17,8 @@ import {
 import { createSealer, type Sealer } from '@calhook/crypto';
 import { connections, type DatabaseHandle } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import { createQueues, type Queues } from '@calhook/queue';
+import { createQueues, type Queues, type RedisConnection } from '@calhook/queue';
 import { testDatabase, testRedis, uniqueId } from '@calhook/testing';
-import type { Redis } from 'ioredis';
 import {
   createTokenService,
   type RefreshOutcome,
@@ -32,7 +31,7 @@ export const SIM_CLIENT = { id: 'sim-client-id', secret: 'sim-client-secret' };
 export interface TokenFixture {
   sim: Simulator;
   handle: DatabaseHandle;
-  redis: Redis;
+  redis: RedisConnection;
   queues: Queues;
   prefix: string;
   encryptionKey: Buffer;

@@ -90,7 +90,13 @@ export interface World {
 }
 
 export async function startWorld(
-  options: { redisUrl?: string; simulatorUrl?: string; env?: Record<string, string> } = {},
+  options: {
+    redisUrl?: string;
+    /** REDIS_CLUSTER_NODES: the scenario's own Cluster. */
+    redisClusterNodes?: string;
+    simulatorUrl?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<World> {
   const { databaseUrl, redisUrl } = testUrls();
   const [receiverPort, apiPort, workerPort] = [
@@ -106,6 +112,7 @@ export async function startWorld(
     LOG_LEVEL: 'warn',
     DATABASE_URL: databaseUrl,
     REDIS_URL: options.redisUrl ?? redisUrl,
+    ...(options.redisClusterNodes ? { REDIS_CLUSTER_NODES: options.redisClusterNodes } : {}),
     QUEUE_PREFIX: uniqueId('faults'),
     RECEIVER_PORT: String(receiverPort),
     API_PORT: String(apiPort),

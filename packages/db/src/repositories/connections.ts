@@ -325,6 +325,16 @@ export async function requestBackfill(ex: Executor, id: string, at: Date): Promi
   await ex.update(connections).set({ backfillRequestedAt: at }).where(eq(connections.id, id));
 }
 
+/** Asks the next reconcile run of every active connection to backfill; answers how many. */
+export async function requestBackfillOfActive(ex: Executor, at: Date): Promise<number> {
+  const rows = await ex
+    .update(connections)
+    .set({ backfillRequestedAt: at })
+    .where(eq(connections.status, 'active'))
+    .returning({ id: connections.id });
+  return rows.length;
+}
+
 /**
  * Records a finished backfill into the report of the run's subscription check. The request it
  * answered (made at or before `startedAt`) is cleared; one made while it ran is kept for the

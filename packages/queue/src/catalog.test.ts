@@ -1,0 +1,55 @@
+// Proves a job's queue comes from the catalog alone: sharded jobs go to the shard of their
+// connection, by a hash that is pinned (receivers and workers of different versions must agree)
+// and spreads connections evenly; one shard keeps the queue names every earlier version used.
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { allQueueNames, jobQueueName, type QueuedDelivery, shardOf } from './catalog.ts';
+
+const delivery = (connectionId: string): QueuedDelivery => ({
+  hookId: 'h',
+  connectionId,
+  body: '{}',
+  receivedAt: '2026-12-03T10:00:00.000Z',
+});
+
+describe('shards', () => {
+  it('names every queue, shard 0 keeping the plain name', () => {
+    expect(allQueueNames(1)).toEqual(['events', 'connections', 'reconcile']);
+    expect(allQueueNames(3)).toEqual([
+      'events',
+      'events-1',
+      'events-2',
+      'connections',
+      'reconcile',
+    ]);
+  });
+
+  it('picks a shard by a pinned hash of the connection', () => {
+    // FNV-1a 32: changing it would send a connection's retries to another shard mid-flight.
+    expect(shardOf('', 1_000_003)).toBe(0x811c9dc5 % 1_000_003);
+    expect(shardOf('a', 2 ** 31)).toBe(0xe40c292c % 2 ** 31);
+    expect(shardOf('3f0c2a4e-5b7d-4c1e-9a8f-0123456789ab', 1)).toBe(0);
+    const id = randomUUID();
+    expect(shardOf(id, 7)).toBe(shardOf(id, 7));
+  });
+
+  it('spreads connections evenly', () => {
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 30_000; i++) {
+      const shard = shardOf(randomUUID(), 3);
+      counts[shard] = (counts[shard] ?? 0) + 1;
+    }
+    for (const count of counts) expect(Math.abs(count - 10_000)).toBeLessThan(600);
+  });
+
+  it('sends ingest jobs to the shard of their connection, other jobs to their queue', () => {
+    const id = randomUUID();
+    const shard = shardOf(id, 3);
+    const name = shard === 0 ? 'events' : `events-${shard}`;
+    expect(jobQueueName('ingest-deliveries', { deliveries: [delivery(id)] }, 3)).toBe(name);
+    expect(jobQueueName('ingest-event', delivery(id), 3)).toBe(name);
+    expect(jobQueueName('ingest-deliveries', { deliveries: [delivery(id)] }, 1)).toBe('events');
+    expect(jobQueueName('refresh-token', { connectionId: id }, 3)).toBe('connections');
+    expect(jobQueueName('reconcile-all', {}, 3)).toBe('reconcile');
+  });
+});
