@@ -141,6 +141,16 @@ export async function read(
   return { rows: positioned, next: positioned.at(-1)?.position ?? options.after };
 }
 
+/**
+ * The feed's current end: a reader starting here sees every change committed from now on and
+ * none committed before (a webhook endpoint created now starts here).
+ */
+export async function head(ex: Executor): Promise<Position> {
+  const [row] = await ex.execute<{ txid: string; seq: number }>(sql`
+    select txid::text as txid, seq from ${changes} order by txid desc, seq desc limit 1`);
+  return row ? { txid: row.txid, seq: Number(row.seq) } : prunedThrough(ex);
+}
+
 /** The position through which changes were pruned: cursors below it name lost changes. */
 export async function prunedThrough(ex: Executor): Promise<Position> {
   const [row] = await ex.select().from(changeFeedState).where(eq(changeFeedState.id, 1));
