@@ -1,36 +1,41 @@
-// The owner of the `changes` table (the change feed) and its low-water mark. Table owners call
-// `append` in the transaction of the write that caused a change; readers page with `read`,
-// which is gap-free across concurrent transactions (see the schema's comment).
+// The owner of the change feed: the `changes` table, the positions that order it and its marks.
+// Table owners call `append` in the transaction of the write that caused a change; readers page
+// with `read`, in an order that is gap-free and agrees with commit order (see `positionSettled`).
 import { randomUUID } from 'node:crypto';
-import { and, eq, type SQL, sql } from 'drizzle-orm';
+import { eq, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../client.ts';
-import { type ChangeRow, type ChangeType, changeFeedState, changes } from '../schema/changes.ts';
+import {
+  type ChangeRow,
+  type ChangeType,
+  changeFeedState,
+  changePositions,
+  changes,
+} from '../schema/changes.ts';
 
-/** A place in the feed: after the change at (txid, seq). */
+/** A place in the feed: after the change `seq` of the transaction at `position`. */
 export interface Position {
-  txid: string;
+  position: number;
   seq: number;
 }
 
 /** Before every change: where a reader with no cursor starts. */
-export const START: Position = { txid: '0', seq: 0 };
+export const START: Position = { position: 0, seq: 0 };
 
-const CURSOR_PREFIX = 'c1.';
+const CURSOR_PREFIX = 'c2.';
 
 /** An opaque cursor for a position: readers pass it back, never look inside. */
-export function encodeCursor(position: Position): string {
-  return `${CURSOR_PREFIX}${Buffer.from(`${position.txid}.${position.seq}`).toString('base64url')}`;
+export function encodeCursor(at: Position): string {
+  return `${CURSOR_PREFIX}${Buffer.from(`${at.position}.${at.seq}`).toString('base64url')}`;
 }
 
 /** The position of a cursor, or null when it is not one calhook issued. */
 export function decodeCursor(cursor: string): Position | null {
   if (!cursor.startsWith(CURSOR_PREFIX)) return null;
   const text = Buffer.from(cursor.slice(CURSOR_PREFIX.length), 'base64url').toString('utf8');
-  const match = /^(\d{1,20})\.(\d{1,15})$/.exec(text);
+  const match = /^(\d{1,15})\.(\d{1,15})$/.exec(text);
   if (!match) return null;
-  const [, txid, seq] = match as unknown as [string, string, string];
-  if (BigInt(txid) > 0xffff_ffff_ffff_ffffn) return null;
-  return { txid, seq: Number(seq) };
+  const [, position, seq] = match as unknown as [string, string, string];
+  return { position: Number(position), seq: Number(seq) };
 }
 
 export function newChangeId(): string {
@@ -96,10 +101,10 @@ export interface Change {
   data: unknown;
 }
 
-export function toChange(row: ChangeRow): Change {
+export function toChange(row: PositionedChange): Change {
   return {
     id: row.id,
-    cursor: encodeCursor({ txid: row.txid, seq: row.seq }),
+    cursor: encodeCursor(row.at),
     type: row.type,
     occurredAt: row.occurredAt.toISOString(),
     userId: row.userId,
@@ -107,82 +112,141 @@ export function toChange(row: ChangeRow): Change {
   };
 }
 
+/** A stored change with its place in the feed. */
+export type PositionedChange = ChangeRow & { at: Position };
+
 export interface FeedPage {
-  rows: (ChangeRow & { position: Position })[];
+  rows: PositionedChange[];
   /** Where the next read starts: after the last row, or where this one started if none. */
   next: Position;
 }
 
+/** Held while positions are handed out, so that one positioner at a time numbers transactions. */
+const POSITIONER_LOCK = 72_411_904;
+
 /**
- * Up to `limit` changes after `after`, in feed order, only from transactions that have all
- * ended: every transaction with an id below the snapshot's xmin has committed or aborted, and
- * any transaction still to write has an id at or above it, so no change can ever appear at a
- * position a reader has passed.
+ * Gives a position to every transaction that wrote changes and has ended, together with every
+ * transaction older than it (all ids below the snapshot's xmin), in the order of the last
+ * change each wrote.
+ *
+ * Why this order is gap-free: only ended transactions are numbered, a transaction still to
+ * write gets an id at or above xmin, and positions are handed out under one lock by
+ * transactions that commit before releasing it, so a reader who sees position n sees every
+ * position below n. Why it agrees with commit order where it matters: when a transaction
+ * writes a row after another committed (a meeting it had to wait for), its last `seq` is
+ * larger than all of the other's, so it gets the later position; transactions ordered the
+ * other way by `seq` overlapped and touched nothing in common.
+ */
+export async function positionSettled(ex: Executor): Promise<void> {
+  await ex.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${POSITIONER_LOCK})`);
+    // A new statement, so a new snapshot: it sees what the previous holder of the lock did.
+    await tx.execute(sql`
+      with mark as (
+        select positioned_below as low, greatest(positioned_below, pg_snapshot_xmin(pg_current_snapshot())) as high
+        from ${changeFeedState} where id = 1
+      ), settled as (
+        select c.txid, max(c.seq) as last_seq
+        from ${changes} c, mark
+        where c.txid >= mark.low and c.txid < mark.high
+        group by c.txid
+      ), numbered as (
+        insert into ${changePositions} (txid)
+        select txid from settled order by last_seq
+        on conflict (txid) do nothing
+      )
+      update ${changeFeedState} s set positioned_below = mark.high from mark where s.id = 1`);
+  });
+}
+
+/**
+ * Up to `limit` changes after `after`, in feed order: by the position of their transaction,
+ * then by `seq`. Numbers the transactions that ended since the last read first.
  */
 export async function read(
   ex: Executor,
   options: { after: Position; limit: number; userId?: string | undefined },
 ): Promise<FeedPage> {
-  const after = sql`(${changes.txid}, ${changes.seq}) > (${options.after.txid}::xid8, ${options.after.seq}::bigint)`;
-  const settled = sql`${changes.txid} < pg_snapshot_xmin(pg_current_snapshot())`;
-  const rows = await ex
-    .select()
-    .from(changes)
-    .where(
-      and(
-        after,
-        settled,
-        options.userId === undefined ? undefined : eq(changes.userId, options.userId),
-      ),
-    )
-    .orderBy(changes.txid, changes.seq)
-    .limit(options.limit);
-  const positioned = rows.map((row) => ({ ...row, position: { txid: row.txid, seq: row.seq } }));
-  return { rows: positioned, next: positioned.at(-1)?.position ?? options.after };
+  await positionSettled(ex);
+  const user = options.userId === undefined ? sql`` : sql`and c.user_id = ${options.userId}`;
+  const rows = await ex.execute<ChangeRow & { position: string; seq: string }>(sql`
+    select c.seq, c.txid::text as txid, c.id, c.type, c.user_id as "userId",
+      c.connection_id as "connectionId", c.meeting_id as "meetingId", c.data,
+      c.occurred_at as "occurredAt", p.position
+    from ${changePositions} p join ${changes} c on c.txid = p.txid
+    where (p.position, c.seq) > (${options.after.position}::bigint, ${options.after.seq}::bigint) ${user}
+    order by p.position, c.seq
+    limit ${options.limit}`);
+  const positioned = rows.map((row) => {
+    const at = { position: Number(row.position), seq: Number(row.seq) };
+    const { position: _, ...change } = row;
+    return {
+      ...change,
+      seq: at.seq,
+      occurredAt: new Date(row.occurredAt),
+      at,
+    } as PositionedChange;
+  });
+  return { rows: positioned, next: positioned.at(-1)?.at ?? options.after };
 }
 
 /**
- * The feed's current end: a reader starting here sees every change committed from now on and
- * none committed before (a webhook endpoint created now starts here).
+ * The feed's current end: a reader starting here sees the changes of every transaction that
+ * ends from now on (a webhook endpoint created now starts here).
  */
 export async function head(ex: Executor): Promise<Position> {
-  const [row] = await ex.execute<{ txid: string; seq: number }>(sql`
-    select txid::text as txid, seq from ${changes} order by txid desc, seq desc limit 1`);
-  return row ? { txid: row.txid, seq: Number(row.seq) } : prunedThrough(ex);
+  await positionSettled(ex);
+  const [row] = await ex.execute<{ position: string; seq: string }>(sql`
+    select p.position, max(c.seq) as seq
+    from (select position, txid from ${changePositions} order by position desc limit 1) p
+    join ${changes} c on c.txid = p.txid
+    group by p.position`);
+  return row ? { position: Number(row.position), seq: Number(row.seq) } : prunedThrough(ex);
 }
 
 /** The position through which changes were pruned: cursors below it name lost changes. */
 export async function prunedThrough(ex: Executor): Promise<Position> {
   const [row] = await ex.select().from(changeFeedState).where(eq(changeFeedState.id, 1));
-  return row ? { txid: row.prunedThroughTxid, seq: row.prunedThroughSeq } : START;
+  return row ? { position: row.prunedThroughPosition, seq: row.prunedThroughSeq } : START;
 }
 
 export function isBefore(a: Position, b: Position): boolean {
-  const ta = BigInt(a.txid);
-  const tb = BigInt(b.txid);
-  return ta < tb || (ta === tb && a.seq < b.seq);
+  return a.position < b.position || (a.position === b.position && a.seq < b.seq);
 }
 
 /**
- * Deletes up to `batch` settled changes that occurred before `before`, oldest first, and moves
- * the low-water mark to the last one deleted. Returns how many went.
+ * Deletes the changes of up to `batch` positioned transactions whose changes occurred before
+ * `before`, oldest first, and moves the low-water mark past the last one. Returns how many
+ * changes went.
  */
 export async function pruneBefore(ex: Executor, before: Date, batch: number): Promise<number> {
   return ex.transaction(async (tx) => {
-    const doomed = await tx.execute<{ txid: string; seq: number }>(sql`
-      select txid::text as txid, seq from ${changes}
-      where occurred_at < ${before.toISOString()}::timestamptz
-        and txid < pg_snapshot_xmin(pg_current_snapshot())
-      order by txid, seq limit ${batch}`);
-    const last = doomed.at(-1);
-    if (!last) return 0;
+    // The oldest positions up to (not including) the first with a change still to keep.
+    const [last] = await tx.execute<{ position: string | null }>(sql`
+      with oldest as (
+        select p.position, exists (
+          select 1 from ${changes} c
+          where c.txid = p.txid and c.occurred_at >= ${before.toISOString()}::timestamptz
+        ) as kept
+        from ${changePositions} p order by p.position limit ${batch}
+      )
+      select max(position) as position from oldest
+      where position < coalesce((select min(position) from oldest where kept), ${Number.MAX_SAFE_INTEGER}::bigint)`);
+    if (!last?.position) return 0;
+    const through = Number(last.position);
     // Everything up to the mark goes, so the mark says exactly what a reader can no longer get.
-    await tx.execute(sql`
-      delete from ${changes} where (txid, seq) <= (${last.txid}::xid8, ${Number(last.seq)}::bigint)`);
+    const gone = await tx.execute<{ position: string; seq: string }>(sql`
+      delete from ${changes} c using ${changePositions} p
+      where c.txid = p.txid and p.position <= ${through}
+      returning p.position, c.seq`);
+    await tx.execute(sql`delete from ${changePositions} where position <= ${through}`);
+    const lastSeq = gone
+      .filter((row) => Number(row.position) === through)
+      .reduce((max, row) => Math.max(max, Number(row.seq)), 0);
     await tx
       .update(changeFeedState)
-      .set({ prunedThroughTxid: last.txid, prunedThroughSeq: Number(last.seq) })
+      .set({ prunedThroughPosition: through, prunedThroughSeq: lastSeq })
       .where(eq(changeFeedState.id, 1));
-    return doomed.length;
+    return gone.length;
   });
 }

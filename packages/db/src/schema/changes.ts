@@ -28,9 +28,9 @@ const xid8 = customType<{ data: string; driverData: string }>({
 
 /**
  * The change feed (transactional outbox): one row per change to a meeting or a connection,
- * written in the transaction that made the change, with the whole object after it. A row's
- * position in the feed is (txid, seq): a reader only ever reads below the oldest transaction
- * still in flight, so no row can later appear before a position it has passed.
+ * written in the transaction that made the change, with the whole object after it. `seq` is
+ * taken when the row is written, `txid` names its transaction; the row's place in the feed is
+ * its transaction's position (`change_positions`), then `seq`.
  */
 export const changes = pgTable(
   'changes',
@@ -60,11 +60,26 @@ export const changes = pgTable(
 export type ChangeRow = typeof changes.$inferSelect;
 
 /**
- * The feed's low-water mark: the position up to which changes were pruned. A cursor below it
- * names a change the feed no longer holds (410); one row, id 1.
+ * The feed's order: one row per transaction that wrote changes, numbered once the transaction
+ * and every transaction older than it have ended (see `changes.ts` in the repositories).
+ */
+export const changePositions = pgTable(
+  'change_positions',
+  {
+    position: bigserial('position', { mode: 'number' }).primaryKey(),
+    txid: xid8('txid').notNull(),
+  },
+  (t) => [uniqueIndex('change_positions_txid_key').on(t.txid)],
+);
+
+/**
+ * The feed's marks, one row (id 1): every transaction below `positionedBelow` has its position,
+ * and changes up to (`prunedThroughPosition`, `prunedThroughSeq`) were pruned, so a cursor
+ * before that names a change the feed no longer holds (410).
  */
 export const changeFeedState = pgTable('change_feed_state', {
   id: bigint('id', { mode: 'number' }).primaryKey(),
-  prunedThroughTxid: xid8('pruned_through_txid').notNull().default(sql`'0'::xid8`),
+  positionedBelow: xid8('positioned_below').notNull().default(sql`'0'::xid8`),
+  prunedThroughPosition: bigint('pruned_through_position', { mode: 'number' }).notNull().default(0),
   prunedThroughSeq: bigint('pruned_through_seq', { mode: 'number' }).notNull().default(0),
 });
