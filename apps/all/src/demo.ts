@@ -175,7 +175,7 @@ async function play() {
   say('  (an app keeps, for each meeting, the change with the highest version it has seen)');
 
   say(`
-Bull Board: ${config.admin ? `${api.url}/admin/queues  (login ${config.admin.user} / ${config.admin.password})` : 'off (set ADMIN_USER and ADMIN_PASSWORD)'}
+Bull Board: ${config.admin ? `${api.url}/admin/queues  (login: ADMIN_USER / ADMIN_PASSWORD in .env)` : 'off (set ADMIN_USER and ADMIN_PASSWORD)'}
 Try the API yourself:
   export $(grep '^API_TOKEN=' .env)
   curl -H "authorization: Bearer $API_TOKEN" '${api.url}/v1/changes?userId=${USER_ID}'
