@@ -3,7 +3,7 @@
 // with `read`, in an order that is gap-free and agrees with commit order (see `positionSettled`).
 import { randomUUID } from 'node:crypto';
 import { eq, type SQL, sql } from 'drizzle-orm';
-import type { Executor } from '../client.ts';
+import type { Database, Executor } from '../client.ts';
 import {
   type ChangeRow,
   type ChangeType,
@@ -137,8 +137,8 @@ const POSITIONER_LOCK = 72_411_904;
  * larger than all of the other's, so it gets the later position; transactions ordered the
  * other way by `seq` overlapped and touched nothing in common.
  */
-export async function positionSettled(ex: Executor): Promise<void> {
-  await ex.transaction(async (tx) => {
+export async function positionSettled(db: Database): Promise<void> {
+  await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${POSITIONER_LOCK})`);
     // A new statement, so a new snapshot: it sees what the previous holder of the lock did.
     await tx.execute(sql`
@@ -161,15 +161,17 @@ export async function positionSettled(ex: Executor): Promise<void> {
 
 /**
  * Up to `limit` changes after `after`, in feed order: by the position of their transaction,
- * then by `seq`. Numbers the transactions that ended since the last read first.
+ * then by `seq`. Numbers the transactions that ended since the last read first, in a
+ * transaction of its own (hence a `Database`, never a caller's transaction: positions must be
+ * committed before anyone can read them).
  */
 export async function read(
-  ex: Executor,
+  db: Database,
   options: { after: Position; limit: number; userId?: string | undefined },
 ): Promise<FeedPage> {
-  await positionSettled(ex);
+  await positionSettled(db);
   const user = options.userId === undefined ? sql`` : sql`and c.user_id = ${options.userId}`;
-  const rows = await ex.execute<ChangeRow & { position: string; seq: string }>(sql`
+  const rows = await db.execute<ChangeRow & { position: string; seq: string }>(sql`
     select c.seq, c.txid::text as txid, c.id, c.type, c.user_id as "userId",
       c.connection_id as "connectionId", c.meeting_id as "meetingId", c.data,
       c.occurred_at as "occurredAt", p.position
@@ -194,14 +196,14 @@ export async function read(
  * The feed's current end: a reader starting here sees the changes of every transaction that
  * ends from now on (a webhook endpoint created now starts here).
  */
-export async function head(ex: Executor): Promise<Position> {
-  await positionSettled(ex);
-  const [row] = await ex.execute<{ position: string; seq: string }>(sql`
+export async function head(db: Database): Promise<Position> {
+  await positionSettled(db);
+  const [row] = await db.execute<{ position: string; seq: string }>(sql`
     select p.position, max(c.seq) as seq
     from (select position, txid from ${changePositions} order by position desc limit 1) p
     join ${changes} c on c.txid = p.txid
     group by p.position`);
-  return row ? { position: Number(row.position), seq: Number(row.seq) } : prunedThrough(ex);
+  return row ? { position: Number(row.position), seq: Number(row.seq) } : prunedThrough(db);
 }
 
 /** The position through which changes were pruned: cursors below it name lost changes. */
