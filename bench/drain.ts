@@ -8,6 +8,7 @@ import {
   type RedisConnection,
 } from '../packages/queue/src/index.ts';
 import {
+  backendsSpent,
   benchQueue,
   type Child,
   cpuSecondsOf,
@@ -15,6 +16,7 @@ import {
   redisCpuSeconds,
   round1,
   round2,
+  workerBackendsCpu,
 } from './lib.ts';
 
 export interface DrainRig {
@@ -55,21 +57,34 @@ export async function startUpReconcile(redis: RedisConnection, prefix: string): 
  * CPU seconds used so far by the process doing the work (`pid`), Redis and every Postgres
  * process: per event, the figure the host's steal does not blur.
  */
-export async function cpuNow(redis: RedisConnection, pid: number) {
+export async function cpuNow(redis: RedisConnection, pid: number, sql?: Sql) {
   return {
     node: cpuSecondsOf(pid),
     redis: await redisCpuSeconds(redis),
     postgres: postgresCpuSeconds(),
+    workerBackends: sql ? await workerBackendsCpu(sql) : new Map<number, number>(),
   };
 }
 
 export type CpuSnapshot = Awaited<ReturnType<typeof cpuNow>>;
 
-/** CPU µs per event of each part between two snapshots, and their total. */
+/**
+ * CPU µs per event of each part between two snapshots, and their total; `pgWorker`, the
+ * worker's own Postgres backends (a part of `postgres`, which counts every Postgres process on
+ * the machine), when the snapshots were taken with the bench's connection.
+ */
 export function cpuPerEvent(before: CpuSnapshot, after: CpuSnapshot, events: number) {
-  const us = (key: keyof CpuSnapshot) => Math.round(((after[key] - before[key]) * 1e6) / events);
-  const perEvent = { node: us('node'), redis: us('redis'), postgres: us('postgres') };
-  return { ...perEvent, total: perEvent.node + perEvent.redis + perEvent.postgres };
+  const us = (seconds: number) => Math.round((seconds * 1e6) / events);
+  const perEvent = {
+    node: us(after.node - before.node),
+    redis: us(after.redis - before.redis),
+    postgres: us(after.postgres - before.postgres),
+  };
+  return {
+    ...perEvent,
+    total: perEvent.node + perEvent.redis + perEvent.postgres,
+    pgWorker: us(backendsSpent(before.workerBackends, after.workerBackends)),
+  };
 }
 
 /**
@@ -107,7 +122,7 @@ export async function workerDrain(rig: DrainRig, count: number, perJob: number) 
   // Paused until the worker is up, so its start-up is neither timed nor counted as CPU.
   await queue.pause();
   const worker = await rig.startWorker();
-  const cpuBefore = await cpuNow(redis, worker.pid);
+  const cpuBefore = await cpuNow(redis, worker.pid, sql);
   await queue.resume();
   await queue.close();
   const deadline = Date.now() + 600_000;
@@ -118,7 +133,7 @@ export async function workerDrain(rig: DrainRig, count: number, perJob: number) 
     if (Date.now() > deadline) throw new Error('worker did not drain within 10 minutes');
     await new Promise((r) => setTimeout(r, 200));
   }
-  const cpu = cpuPerEvent(cpuBefore, await cpuNow(redis, worker.pid), count);
+  const cpu = cpuPerEvent(cpuBefore, await cpuNow(redis, worker.pid, sql), count);
   await worker.stop();
   // Every row of one batch shares its processed_at: distinct values count the transactions.
   const [span] = await sql<{ seconds: number; applied: string; batches: string }[]>`
