@@ -17,11 +17,11 @@
 //    10 a second are also polled through `GET /v1/users/:userId/meetings` (as bench/e2e.ts
 //    does), receiver 200 -> listed: the ingest's own lag, which the feed cannot beat.
 //
-//   node bench/changes.ts                              # 3 drain rounds x 20,000, 60 s per rate
+//   node bench/changes.ts                              # 5 drain rounds x 10,000, 60 s per rate
 //   BENCH_SECONDS=15 BENCH_ROUNDS=1 BENCH_DRAIN_JOBS=5000 node bench/changes.ts   # a smoke run
 //
 // Env: DATABASE_URL (server; a bench database is created and dropped), REDIS_URL or
-// REDIS_CLUSTER_NODES, BENCH_HOOKS (1000), BENCH_ROUNDS (3), BENCH_DRAIN_JOBS (20,000),
+// REDIS_CLUSTER_NODES, BENCH_HOOKS (1000), BENCH_ROUNDS (5), BENCH_DRAIN_JOBS (10,000),
 // BENCH_DRAIN_PER_JOB (comma-separated, default 8: the receiver's shape under load),
 // BENCH_SECONDS (60 per rate), BENCH_RATES (default 200,1000), BENCH_STEADY_ROUNDS (1),
 // BENCH_SAMPLES_PER_S (10), BENCH_FEED_IDLE_MS (100), BENCH_TIMEOUT_S (whole run, default 30
@@ -52,8 +52,8 @@ import {
 import { deliverySender, openLoop, watchListed } from './steady.ts';
 
 const HOOKS = numberSetting('BENCH_HOOKS', 1000);
-const ROUNDS = numberSetting('BENCH_ROUNDS', 3);
-const DRAIN_JOBS = numberSetting('BENCH_DRAIN_JOBS', 20_000);
+const ROUNDS = numberSetting('BENCH_ROUNDS', 5);
+const DRAIN_JOBS = numberSetting('BENCH_DRAIN_JOBS', 10_000);
 const DRAIN_PER_JOB = (process.env.BENCH_DRAIN_PER_JOB ?? '8').split(',').map(Number);
 const SECONDS = numberSetting('BENCH_SECONDS', 60);
 const RATES = (process.env.BENCH_RATES ?? '200,1000').split(',').map(Number);
@@ -375,6 +375,7 @@ async function lagRun(hooks: BenchHook[], rate: number, observers: LagObserver[]
     });
   });
   await sender.settle();
+  sender.close();
   const arrivedEverywhere = () =>
     [...accepted.keys()].every((uri) => observers.every((o) => o.seen.has(uri)));
   const waitFrom = performance.now();
@@ -399,7 +400,7 @@ async function lagRun(hooks: BenchHook[], rate: number, observers: LagObserver[]
   const summary = (lags: number[]) => ({
     p50: Math.round(percentile(lags, 50)),
     p99: Math.round(percentile(lags, 99)),
-    max: Math.round(Math.max(...lags)),
+    max: Math.round(lags.length === 0 ? Number.NaN : lags.reduce((a, b) => Math.max(a, b))),
   });
   const baseline = lagsOf(
     listed

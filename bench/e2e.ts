@@ -216,6 +216,7 @@ async function steady(hooks: BenchHook[], rate: number) {
     });
   });
   await sender.settle();
+  sender.close();
   const { sent, accepted, failed } = sender.counts;
   const [processed] = await sql<{ n: string }[]>`
     select count(*) as n from event_inbox where id > ${after} and processed_at is not null`;
