@@ -62,7 +62,7 @@ export async function cpuNow(redis: RedisConnection, pid: number, sql?: Sql) {
     node: cpuSecondsOf(pid),
     redis: await redisCpuSeconds(redis),
     postgres: postgresCpuSeconds(),
-    workerBackends: sql ? await workerBackendsCpu(sql) : new Map<number, number>(),
+    workerBackends: sql ? await workerBackendsCpu(sql) : undefined,
   };
 }
 
@@ -71,7 +71,7 @@ export type CpuSnapshot = Awaited<ReturnType<typeof cpuNow>>;
 /**
  * CPU µs per event of each part between two snapshots, and their total; `pgWorker`, the
  * worker's own Postgres backends (a part of `postgres`, which counts every Postgres process on
- * the machine), when the snapshots were taken with the bench's connection.
+ * the machine), when the snapshots were taken with the bench's connection (else NaN).
  */
 export function cpuPerEvent(before: CpuSnapshot, after: CpuSnapshot, events: number) {
   const us = (seconds: number) => Math.round((seconds * 1e6) / events);
@@ -83,7 +83,10 @@ export function cpuPerEvent(before: CpuSnapshot, after: CpuSnapshot, events: num
   return {
     ...perEvent,
     total: perEvent.node + perEvent.redis + perEvent.postgres,
-    pgWorker: us(backendsSpent(before.workerBackends, after.workerBackends)),
+    pgWorker:
+      before.workerBackends && after.workerBackends
+        ? us(backendsSpent(before.workerBackends, after.workerBackends))
+        : Number.NaN,
   };
 }
 
