@@ -35,6 +35,7 @@ import { freePort, startScratchRedis } from '../packages/testing/src/redis-serve
 import { signatureHeader } from '../packages/webhooks/src/index.ts';
 import {
   type BenchHook,
+  backendsSpent,
   cpuSecondsOf,
   createDatabase,
   inviteeCreatedBody,
@@ -48,6 +49,7 @@ import {
   serverUrl,
   startNode,
   stopAll,
+  workerBackendsCpu,
 } from './lib.ts';
 
 const HOOKS = numberSetting('BENCH_HOOKS', 1000);
@@ -127,25 +129,6 @@ const configs = configNames.map(configOf);
 
 const redisCpu = (config: Config) =>
   config.redisPids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
-
-/**
- * CPU seconds of the worker's own Postgres backends (application_name calhook-worker, this
- * bench's database): the machine's Postgres serves other work too, which a count over every
- * postgres process would add in. WAL writing and checkpoints are shared and not counted.
- */
-async function workerBackendsCpu(): Promise<Map<number, number>> {
-  const rows = await sql<{ pid: number }[]>`
-    select pid from pg_stat_activity
-    where datname = current_database() and application_name = 'calhook-worker'`;
-  return new Map(rows.map((r) => [r.pid, cpuSecondsOf(r.pid)]));
-}
-function backendsSpent(before: Map<number, number>, after: Map<number, number>): number {
-  let total = 0;
-  for (const [pid, seconds] of after) {
-    if (Number.isFinite(seconds)) total += seconds - (before.get(pid) ?? 0);
-  }
-  return total;
-}
 
 const roleEnv = (config: Config) => ({
   DATABASE_URL: database.url,
@@ -311,7 +294,7 @@ try {
       const before = {
         worker: cpuSecondsOf(worker.pid),
         redis: redisCpu(config),
-        postgres: await workerBackendsCpu(),
+        postgres: await workerBackendsCpu(sql),
       };
       for (const queue of queues.shardsOf('events')) await queue.resume();
       await until(async () => {
@@ -322,7 +305,7 @@ try {
       const spent = {
         worker: cpuSecondsOf(worker.pid) - before.worker,
         redis: redisCpu(config) - before.redis,
-        postgres: backendsSpent(before.postgres, await workerBackendsCpu()),
+        postgres: backendsSpent(before.postgres, await workerBackendsCpu(sql)),
       };
       await worker.stop();
       const [span] = await sql<{ seconds: number }[]>`

@@ -26,15 +26,21 @@ import { randomBytes } from 'node:crypto';
 import { inviteeSchema, webhookEnvelopeSchema } from '../packages/calendly/src/index.ts';
 import { eventInbox, invitees, meetings } from '../packages/db/src/index.ts';
 import { observationFromPayload } from '../packages/meetings/src/index.ts';
-import { jobOptions, type QueuedDelivery } from '../packages/queue/src/index.ts';
-import { deliveryContentHash, signatureHeader } from '../packages/webhooks/src/index.ts';
+import { deliveryContentHash } from '../packages/webhooks/src/index.ts';
+import {
+  cpuNow,
+  cpuPerEvent,
+  type DrainRig,
+  maxInboxId,
+  startUpReconcile,
+  workerDrain,
+} from './drain.ts';
 import {
   type BenchHook,
   benchPrefix,
   benchQueue,
   benchRedis,
   type Child,
-  cpuSecondsOf,
   createDatabase,
   describeMachine,
   dropPrefix,
@@ -44,8 +50,6 @@ import {
   newEncryptionKey,
   numberSetting,
   percentile,
-  postgresCpuSeconds,
-  redisCpuSeconds,
   redisEnv,
   round1,
   round2,
@@ -54,6 +58,7 @@ import {
   startNode,
   stopAll,
 } from './lib.ts';
+import { deliverySender, openLoop, watchListed } from './steady.ts';
 
 const HOOKS = numberSetting('BENCH_HOOKS', 1000);
 const ROUNDS = numberSetting('BENCH_ROUNDS', 3);
@@ -63,7 +68,6 @@ const STEADY_ROUNDS = numberSetting('BENCH_STEADY_ROUNDS', ROUNDS);
 const DRAIN_PER_JOB = (process.env.BENCH_DRAIN_PER_JOB ?? '1,8').split(',').map(Number);
 const RATES = (process.env.BENCH_RATES ?? '200,1000').split(',').map(Number);
 const SAMPLES_PER_S = numberSetting('BENCH_SAMPLES_PER_S', 10);
-const POLLS_PER_TICK = 8;
 const PORTS = { receiver: 4201, api: 4202, worker: 4203 };
 const API_TOKEN = randomBytes(24).toString('hex');
 
@@ -111,118 +115,23 @@ function delivery(hooks: BenchHook[]) {
   return { hook, seq, ...inviteeCreatedBody(hook.calendlyUserUri, seq) };
 }
 
-async function maxInboxId(): Promise<number> {
-  const [row] = await sql<{ id: string | null }[]>`select max(id) as id from event_inbox`;
-  return Number(row?.id ?? 0);
-}
-
-/**
- * The worker's scheduler reconciles every connection at its first start (1,000 jobs that fail
- * fast here, with no Calendly). That is a start-up transient, not load: wait for it to finish
- * before measuring. Its per-window job ids keep later starts the same day from repeating it.
- */
-async function startUpReconcile() {
-  const reconcileQueue = benchQueue(redis, prefix, 'reconcile');
-  const started = Date.now();
-  await new Promise((r) => setTimeout(r, 2_000));
-  while (Date.now() - started < 180_000) {
-    const counts = await reconcileQueue.getJobCounts('waiting', 'active');
-    if ((counts.waiting ?? 0) + (counts.active ?? 0) === 0) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  await reconcileQueue.close();
-  console.log(`start-up reconcile finished after ${Date.now() - started} ms`);
-}
-
-/**
- * Preloads `count` deliveries with the worker stopped, `perJob` to a job (1: `ingest-event`,
- * one job per delivery; more: `ingest-deliveries`, as the receiver queues what arrives
- * together), starts the worker, and times the drain.
- */
-async function workerDrain(hooks: BenchHook[], count: number, perJob: number) {
-  const queue = benchQueue(redis, prefix, 'events');
-  const after = await maxInboxId();
-  const queued = () => {
-    const d = delivery(hooks);
-    return {
-      hookId: d.hook.hookId,
-      connectionId: d.hook.connectionId,
-      body: d.body,
-      receivedAt: new Date().toISOString(),
-    };
-  };
-  for (let i = 0; i < count; i += 500 * perJob) {
-    const deliveries = Array.from({ length: Math.min(500 * perJob, count - i) }, queued);
-    const jobs = [];
-    for (let j = 0; j < deliveries.length; j += perJob) {
-      const group = deliveries.slice(j, j + perJob);
-      jobs.push(
-        perJob === 1
-          ? {
-              name: 'ingest-event',
-              data: group[0],
-              opts: jobOptions('ingest-event', group[0] as QueuedDelivery),
-            }
-          : {
-              name: 'ingest-deliveries',
-              data: { deliveries: group },
-              opts: jobOptions('ingest-deliveries', { deliveries: group }),
-            },
-      );
-    }
-    await queue.addBulk(jobs);
-  }
-  // Paused until the worker is up, so its start-up is neither timed nor counted as CPU.
-  await queue.pause();
-  const worker = await startWorker();
-  const cpuBefore = await cpuNow(worker.pid);
-  await queue.resume();
-  await queue.close();
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    const [row] = await sql<{ n: string }[]>`
-      select count(*) as n from event_inbox where id > ${after} and processed_at is not null`;
-    if (Number(row?.n) >= count) break;
-    if (Date.now() > deadline) throw new Error('worker did not drain within 10 minutes');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const cpu = cpuPerEvent(cpuBefore, await cpuNow(worker.pid), count);
-  await worker.stop();
-  // Every row of one batch shares its processed_at: distinct values count the transactions.
-  const [span] = await sql<{ seconds: number; applied: string; batches: string }[]>`
-    select extract(epoch from max(processed_at) - min(processed_at))::float8 as seconds,
-           count(*) filter (where outcome = 'applied') as applied,
-           count(distinct processed_at) as batches
-    from event_inbox where id > ${after}`;
-  const seconds = span?.seconds ?? Number.NaN;
+/** The worker drain's parts: deliveries to the bench's hooks, as the receiver queues them. */
+function drainRig(hooks: BenchHook[]): DrainRig {
   return {
-    eventsPerSecond: Math.round(count / seconds),
-    seconds: round2(seconds),
-    applied: Number(span?.applied),
-    meanBatch: round1(count / Number(span?.batches)),
-    cpu,
+    redis,
+    prefix,
+    sql,
+    startWorker,
+    nextDelivery() {
+      const d = delivery(hooks);
+      return {
+        hookId: d.hook.hookId,
+        connectionId: d.hook.connectionId,
+        body: d.body,
+        receivedAt: new Date().toISOString(),
+      };
+    },
   };
-}
-
-/**
- * CPU seconds used so far by the process doing the work (the worker, or this one for the
- * baseline), Redis and every Postgres process: per event, the figure the host's steal does not
- * blur.
- */
-async function cpuNow(pid: number) {
-  return {
-    node: cpuSecondsOf(pid),
-    redis: await redisCpuSeconds(redis),
-    postgres: postgresCpuSeconds(),
-  };
-}
-
-type CpuSnapshot = Awaited<ReturnType<typeof cpuNow>>;
-
-function cpuPerEvent(before: CpuSnapshot, after: CpuSnapshot, events: number) {
-  const us = (key: keyof CpuSnapshot) => Math.round(((after[key] - before[key]) * 1e6) / events);
-  const perEvent = { node: us('node'), redis: us('redis'), postgres: us('postgres') };
-  return { ...perEvent, total: perEvent.node + perEvent.redis + perEvent.postgres };
 }
 
 /** The same rows, written in multi-row statements straight through postgres.js. */
@@ -235,7 +144,7 @@ async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
     if (!parsed.ok) throw new Error(parsed.reason);
     return { d, envelope, observation: parsed.observation };
   });
-  const cpuBefore = await cpuNow(process.pid);
+  const cpuBefore = await cpuNow(redis, process.pid);
   const started = performance.now();
   const batches: (typeof rows)[] = [];
   for (let i = 0; i < rows.length; i += 500) batches.push(rows.slice(i, i + 500));
@@ -286,110 +195,35 @@ async function batchedUpsertBaseline(hooks: BenchHook[], count: number) {
   });
   await Promise.all(lanes);
   const seconds = (performance.now() - started) / 1000;
-  const cpu = cpuPerEvent(cpuBefore, await cpuNow(process.pid), count);
+  const cpu = cpuPerEvent(cpuBefore, await cpuNow(redis, process.pid), count);
   return { eventsPerSecond: Math.round(count / seconds), seconds: round2(seconds), cpu };
 }
 
 /** Sends at `rate`/s for DURATION_S and samples send -> visible-in-the-api latency. */
 async function steady(hooks: BenchHook[], rate: number) {
   const sampleEvery = Math.max(1, Math.round(rate / SAMPLES_PER_S));
-  const latencies: number[] = [];
-  const pending = new Map<
-    number,
-    { userId: string; start: Date; sentAt: number; polledAt: number }
-  >();
-  let sent = 0;
-  let accepted = 0;
-  let failed = 0;
-  const inFlight = new Set<Promise<void>>();
-  const after = await maxInboxId();
-
-  const send = () => {
+  const sender = deliverySender(`http://127.0.0.1:${PORTS.receiver}`);
+  const watcher = watchListed(`http://127.0.0.1:${PORTS.api}`, API_TOKEN);
+  const after = await maxInboxId(sql);
+  const sendSeconds = await openLoop(rate, DURATION_S, () => {
     const d = delivery(hooks);
-    const t = Math.floor(Date.now() / 1000);
-    const sentAt = performance.now();
-    if (d.seq % sampleEvery === 0)
-      pending.set(d.seq, { userId: d.hook.userId, start: d.start, sentAt, polledAt: 0 });
-    sent += 1;
-    const p = fetch(`http://127.0.0.1:${PORTS.receiver}/webhooks/calendly/${d.hook.hookId}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'calendly-webhook-signature': signatureHeader(d.hook.signingKey, t, d.body),
-      },
-      body: d.body,
-    })
-      .then(async (res) => {
-        await res.arrayBuffer();
-        if (res.status === 200) accepted += 1;
-        else {
-          failed += 1;
-          pending.delete(d.seq);
-        }
-      })
-      .catch(() => {
-        failed += 1;
-        pending.delete(d.seq);
-      })
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-  };
-
-  // Open loop: a tick every 10 ms sends whatever the schedule owes, so a slow answer never
-  // slows the sender down (no coordinated omission).
-  const begun = performance.now();
-  const total = rate * DURATION_S;
-  const sender = new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const owed = Math.min(total, Math.floor(((performance.now() - begun) / 1000) * rate));
-      while (sent < owed) send();
-      if (sent >= total) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 10);
-  });
-
-  let polling = true;
-  const poller = (async () => {
-    while (polling || pending.size > 0) {
-      // At most POLLS_PER_TICK requests a pass, least recently polled first: when latency
-      // grows, polling every sample every pass would load the API (and the 2 cores every
-      // role shares) in proportion and feed the latency it measures.
-      const due = [...pending]
-        .sort(([, a], [, b]) => a.polledAt - b.polledAt)
-        .slice(0, POLLS_PER_TICK);
-      const checks = due.map(async ([id, p]) => {
-        p.polledAt = performance.now();
-        const from = p.start.toISOString();
-        const to = new Date(p.start.getTime() + 1000).toISOString();
-        // A failed poll (the machine is saturated) is tried again on the next pass.
-        const res = await fetch(
-          `http://127.0.0.1:${PORTS.api}/v1/users/${p.userId}/meetings?from=${from}&to=${to}&limit=1`,
-          { headers: { authorization: `Bearer ${API_TOKEN}` } },
-        ).catch(() => undefined);
-        if (!res) return;
-        const body = (await res.json().catch(() => ({}))) as { meetings?: unknown[] };
-        if (res.status === 200 && body.meetings && body.meetings.length > 0 && pending.has(id)) {
-          latencies.push(performance.now() - p.sentAt);
-          pending.delete(id);
-        }
-      });
-      await Promise.all(checks);
-      await new Promise((r) => setTimeout(r, 20));
-      // A sample still missing 60 s after sending stopped counts as lost, not as a latency.
-      if (!polling && performance.now() - begun > (DURATION_S + 60) * 1000) break;
+    const sampled = d.seq % sampleEvery === 0;
+    if (sampled) {
+      watcher.watch(d.seq, { userId: d.hook.userId, start: d.start, sentAt: performance.now() });
     }
-  })();
-
-  await sender;
-  const sendSeconds = (performance.now() - begun) / 1000;
-  await Promise.all([...inFlight]);
+    sender.post(d.hook, d.body, (accepted) => {
+      if (sampled && !accepted) watcher.forget(d.seq);
+    });
+  });
+  await sender.settle();
+  sender.close();
+  const { sent, accepted, failed } = sender.counts;
   const [processed] = await sql<{ n: string }[]>`
     select count(*) as n from event_inbox where id > ${after} and processed_at is not null`;
   const backlogAtEnd = accepted - Number(processed?.n ?? 0);
-  polling = false;
-  await poller;
+  // A sample still missing 60 s after sending stopped counts as lost, not as a latency.
+  const { listed, lost } = await watcher.finish(60_000);
+  const latencies = listed.map((s) => (s.listedAt as number) - s.sentAt);
   const [span] = await sql<{ seconds: number; n: string }[]>`
     select extract(epoch from max(processed_at) - min(processed_at))::float8 as seconds, count(*) as n
     from event_inbox where id > ${after}`;
@@ -400,7 +234,7 @@ async function steady(hooks: BenchHook[], rate: number) {
     failed,
     sendSeconds: round1(sendSeconds),
     sampled: latencies.length,
-    lost: pending.size,
+    lost,
     p50: Math.round(percentile(latencies, 50)),
     p99: Math.round(percentile(latencies, 99)),
     max: Math.round(Math.max(...latencies)),
@@ -414,7 +248,7 @@ try {
   console.log(`seeded ${HOOKS} hooks`);
   if (process.env.BENCH_SKIP_DRAIN !== '1') {
     const warm = await startWorker();
-    await startUpReconcile();
+    await startUpReconcile(redis, prefix);
     await warm.stop();
     const drains: {
       round: number;
@@ -432,11 +266,11 @@ try {
         let worker: Awaited<ReturnType<typeof workerDrain>>;
         let baseline: Awaited<ReturnType<typeof batchedUpsertBaseline>>;
         if (round % 2 === 1) {
-          worker = await workerDrain(hooks, DRAIN_JOBS, perJob);
+          worker = await workerDrain(drainRig(hooks), DRAIN_JOBS, perJob);
           baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
         } else {
           baseline = await batchedUpsertBaseline(hooks, DRAIN_JOBS);
-          worker = await workerDrain(hooks, DRAIN_JOBS, perJob);
+          worker = await workerDrain(drainRig(hooks), DRAIN_JOBS, perJob);
         }
         const row = {
           round,
@@ -497,7 +331,7 @@ try {
       }),
       await startWorker(),
     ];
-    await startUpReconcile();
+    await startUpReconcile(redis, prefix);
     const results: Awaited<ReturnType<typeof steady>>[] = [];
     for (let round = 1; round <= STEADY_ROUNDS; round += 1) {
       for (const rate of RATES) {

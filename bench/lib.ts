@@ -385,6 +385,28 @@ export function postgresCpuSeconds(): number {
   return total;
 }
 
+/**
+ * CPU seconds of each of the worker's own Postgres backends (application_name calhook-worker,
+ * the database `sql` is connected to), by pid: the machine's Postgres serves other work too,
+ * which a count over every postgres process would add in. WAL writing and checkpoints are
+ * shared and not counted.
+ */
+export async function workerBackendsCpu(sql: postgres.Sql): Promise<Map<number, number>> {
+  const rows = await sql<{ pid: number }[]>`
+    select pid from pg_stat_activity
+    where datname = current_database() and application_name = 'calhook-worker'`;
+  return new Map(rows.map((r) => [r.pid, cpuSecondsOf(r.pid)]));
+}
+
+/** CPU seconds the worker's backends used between two `workerBackendsCpu` readings. */
+export function backendsSpent(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) {
+    if (Number.isFinite(seconds)) total += seconds - (before.get(pid) ?? 0);
+  }
+  return total;
+}
+
 /** CPU seconds Redis has used (INFO cpu: used_cpu_user + used_cpu_sys; every master's). */
 export async function redisCpuSeconds(redis: RedisConnection): Promise<number> {
   return (
