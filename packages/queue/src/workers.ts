@@ -1,6 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import {
+  backoffStrategies,
   catalogEntry,
   type JobName,
   type JobPayload,
@@ -186,6 +187,13 @@ export function createWorkers(options: WorkersOptions): Workers {
         prefix: queuePrefix(options.prefix, name, connection.isCluster),
         concurrency,
         autorun: true,
+        settings: {
+          backoffStrategy: (attemptsMade, type) => {
+            const strategy = type === undefined ? undefined : backoffStrategies[type];
+            if (!strategy) throw new Error(`unknown back-off ${type}`);
+            return strategy(attemptsMade);
+          },
+        },
       });
       worker.on('error', (error) =>
         options.logger.error({ err: error, queue: name }, 'worker error'),
