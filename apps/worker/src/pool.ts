@@ -43,11 +43,13 @@ export function createWorkerPool(input: {
   /** Shards beyond QUEUE_SHARDS that still hold jobs (`findRetiredShards`). */
   retiredShards?: readonly number[];
   concurrency?: Partial<Record<QueueName, number>>;
-  /** The clock of job decisions (an app webhook endpoint's 24 h of failures); the real one by default. */
-  now?: () => Date;
+  /**
+   * The clock of app webhook deliveries (signature timestamps, a rotated secret's 24 h, an
+   * endpoint's 24 h of failures); the real one by default.
+   */
+  appWebhookClock?: () => Date;
 }): WorkerPool {
   const { config, db, queues, logger, metrics } = input;
-  const now = input.now ?? (() => new Date());
   const endpointClient = createEndpointClient({
     allowPrivate: config.webhookEndpoints.allowPrivate,
   });
@@ -55,7 +57,7 @@ export function createWorkerPool(input: {
     db,
     sealer: createSealer(config.encryptionKeys),
     client: endpointClient,
-    now,
+    now: input.appWebhookClock ?? (() => new Date()),
     observer: metrics ? appWebhookObserver(metrics) : undefined,
   });
   const services = buildConnectionServices({
@@ -86,7 +88,7 @@ export function createWorkerPool(input: {
     classify: classifyJobError,
     processors: buildProcessors({
       db,
-      now,
+      now: () => new Date(),
       queues,
       deliver,
       tokens: services.tokens,

@@ -22,8 +22,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Port of the worker's HTTP server; WORKER_PORT by default, 0 for any free port. */
   port?: number;
-  /** The clock of job decisions (an app webhook endpoint's 24 h of failures); tests inject one. */
-  now?: () => Date;
+  /** The clock of app webhook deliveries (an endpoint's 24 h of failures); tests inject one. */
+  appWebhookClock?: () => Date;
 }
 
 export async function startWorker(
@@ -68,7 +68,7 @@ export async function startWorker(
     // endpoint limited to its share (see @calhook/app-webhooks deliver.ts).
     concurrency: { events: concurrency, connections: 5, reconcile: 5, webhooks: 100 },
     retiredShards,
-    ...(options.now ? { now: options.now } : {}),
+    ...(options.appWebhookClock ? { appWebhookClock: options.appWebhookClock } : {}),
   });
   const { workers } = pool;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
