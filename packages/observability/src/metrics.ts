@@ -9,7 +9,14 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export type JobOutcome = 'completed' | 'failed' | 'retried' | 'delayed';
 export type TokenRefreshOutcome = 'success' | 'invalid_grant' | 'transient' | 'unknown';
 export type ReconcileAction = 'created' | 'deleted' | 'kept';
-export type AppWebhookOutcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'refused';
+const appWebhookOutcomes = [
+  'success',
+  'http_error',
+  'timeout',
+  'network_error',
+  'refused',
+] as const;
+export type AppWebhookOutcome = (typeof appWebhookOutcomes)[number];
 
 /** The queue calls the depth gauges make at scrape time; a BullMQ `Queue` fits. */
 export interface ObservedQueue {
@@ -247,6 +254,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }
   }
 
+  const appWebhookDeliveries = new Counter({
+    name: 'calhook_app_webhook_deliveries_total',
+    help: 'Attempts to deliver a change to an app webhook endpoint, by outcome',
+    labelNames: ['outcome'],
+    registers,
+  });
+  // Every outcome has a series from the start, so a rate over failures is 0, not absent.
+  for (const outcome of appWebhookOutcomes) appWebhookDeliveries.inc({ outcome }, 0);
+
   const metrics: Metrics = {
     registry,
     contentType: registry.contentType,
@@ -300,12 +316,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       buckets: [1, 2, 5, 10, 25, 50, 100, 200],
       registers,
     }),
-    appWebhookDeliveries: new Counter({
-      name: 'calhook_app_webhook_deliveries_total',
-      help: 'Attempts to deliver a change to an app webhook endpoint, by outcome',
-      labelNames: ['outcome'],
-      registers,
-    }),
+    appWebhookDeliveries,
     appWebhookDeliveryLag: new Histogram({
       name: 'calhook_app_webhook_delivery_lag_seconds',
       help: 'Time from a change committed to its 2xx from an app webhook endpoint',
