@@ -16,7 +16,7 @@ import { ReauthRequiredError, TokenRefreshError } from '@calhook/tokens';
 export function classifyJobError(error: unknown): JobFailure {
   // One app webhook endpoint holds its share of this worker's deliveries: wait, unspent.
   if (error instanceof EndpointBusyError) {
-    return { action: 'delay', delayMs: error.delayMs, reason: error.message };
+    return { action: 'delay', delayMs: error.delayMs, reason: error.message, routine: true };
   }
   if (error instanceof CalendlyError) {
     if (error.kind === 'rate_limited') {

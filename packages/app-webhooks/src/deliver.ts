@@ -38,7 +38,7 @@ export interface DeliveryDeps {
   client: EndpointClient;
   now: () => Date;
   observer?: AppWebhookObserver | undefined;
-  /** Deliveries one process holds in flight to one endpoint; 16 by default. */
+  /** Deliveries one process holds in flight to one endpoint; 32 by default. */
   maxInFlightPerEndpoint?: number;
   disableAfterMs?: number;
 }
@@ -64,7 +64,7 @@ function secretsOf(endpoint: WebhookEndpointRow, sealer: Sealer, now: Date): str
 
 export function createDeliverer(deps: DeliveryDeps) {
   const inFlight = new Map<string, number>();
-  const limit = deps.maxInFlightPerEndpoint ?? 16;
+  const limit = deps.maxInFlightPerEndpoint ?? 32;
   const disableAfterMs = deps.disableAfterMs ?? DISABLE_AFTER_MS;
 
   return async function deliver(
