@@ -19,7 +19,7 @@ export async function replayWebhooks(
   let queued = 0;
   for (;;) {
     const page = await changeRepo.read(deps.db, { after, limit: PAGE });
-    const due = page.rows.filter((row) => !changeRepo.isBefore(until, row.position));
+    const due = page.rows.filter((row) => !changeRepo.isBefore(until, row.at));
     const payloads = due
       .map(changeRepo.toChange)
       .filter((change) => subscribes(endpoint.types, change.type))
