@@ -331,6 +331,20 @@ describe('delivery', () => {
     const reauth = received.filter((r) => r.change.type === 'connection.updated').at(-1);
     expect(reauth?.change.data).toEqual((await h.api('GET', `/v1/connections/${userId}`)).body);
 
+    // The delivery log holds each of them, answered 200.
+    const logged = new Set<string>();
+    for (let cursor: string | null = null; ; ) {
+      const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const { body: page } = await h.api(
+        'GET',
+        `/v1/webhook-endpoints/${endpoint.id}/deliveries?limit=500${query}`,
+      );
+      for (const d of page.deliveries) if (d.status === 200) logged.add(d.changeId);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    for (const id of byId.keys()) expect(logged.has(id), id).toBe(true);
+
     // The endpoint subscribed to cancellations only got cancellations.
     await waitFor('the cancellation at the filtered endpoint', () =>
       delivered(
@@ -513,8 +527,11 @@ describe('delivery', () => {
     await waitFor(
       'the disabled endpoint in the metrics',
       async () => {
+        const { body } = await h.api('GET', '/v1/webhook-endpoints');
+        const disabled = body.endpoints.filter((e: Json) => e.status === 'disabled').length;
         const text = await (await fetch(`${h.apiUrl}/metrics`)).text();
-        return /calhook_app_webhook_endpoints\{status="disabled"\} 1\b/.test(text);
+        const metric = /calhook_app_webhook_endpoints\{status="disabled"\} (\d+)/.exec(text);
+        return disabled > 0 && Number(metric?.[1]) === disabled;
       },
       30_000,
     );

@@ -141,7 +141,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       id: string,
       options: { limit: number; cursor?: string | undefined },
     ): Promise<{ ok: true; deliveries: DeliveryView[]; nextCursor: string | null } | Refusal> {
-      let before: number | undefined;
+      let before: { at: Date; id: number } | undefined;
       if (options.cursor !== undefined) {
         const decoded = deliveryRepo.decodeCursor(options.cursor);
         if (decoded === null) return invalid('querystring.cursor', 'not a cursor calhook issued');

@@ -1,6 +1,6 @@
 // The owner of the `webhook_deliveries` table: the log of every attempt to deliver a change to
 // an app webhook endpoint.
-import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../client.ts';
 import { type WebhookDeliveryRow, webhookDeliveries } from '../schema/app-webhooks.ts';
 
@@ -15,50 +15,71 @@ export interface NewDelivery {
   durationMs: number;
 }
 
-/** Logs one attempt; nothing when the endpoint was deleted meanwhile. */
-export async function record(ex: Executor, delivery: NewDelivery): Promise<void> {
+/** Logs attempts in one statement; those of an endpoint deleted meanwhile are left out. */
+export async function record(ex: Executor, deliveries: readonly NewDelivery[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  const rows = deliveries.map((d) => ({
+    endpoint_id: d.endpointId,
+    change_id: d.changeId,
+    attempt: d.attempt,
+    status: d.status,
+    error: d.error,
+    at: d.at.toISOString(),
+    duration_ms: d.durationMs,
+  }));
   await ex.execute(sql`
     insert into ${webhookDeliveries} (endpoint_id, change_id, attempt, status, error, at, duration_ms)
-    select ${delivery.endpointId}, ${delivery.changeId}, ${delivery.attempt}, ${delivery.status},
-      ${delivery.error}, ${delivery.at.toISOString()}::timestamptz, ${delivery.durationMs}
-    where exists (select 1 from webhook_endpoints where id = ${delivery.endpointId})`);
+    select d.endpoint_id, d.change_id, d.attempt, d.status, d.error, d.at, d.duration_ms
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as d(endpoint_id text,
+      change_id text, attempt int, status int, error text, at timestamptz, duration_ms int)
+    where exists (select 1 from webhook_endpoints e where e.id = d.endpoint_id)`);
 }
 
 const CURSOR_PREFIX = 'd1.';
 
-/** An opaque cursor: the next page holds deliveries logged before this one. */
-export function encodeCursor(id: number): string {
-  return `${CURSOR_PREFIX}${Buffer.from(String(id)).toString('base64url')}`;
+/** Where a page of the log stops: the last attempt shown. */
+interface LogPlace {
+  at: Date;
+  id: number;
 }
 
-export function decodeCursor(cursor: string): number | null {
+/** An opaque cursor: the next page holds the attempts made before this one. */
+export function encodeCursor(place: LogPlace): string {
+  return `${CURSOR_PREFIX}${Buffer.from(`${place.at.getTime()}.${place.id}`).toString('base64url')}`;
+}
+
+export function decodeCursor(cursor: string): LogPlace | null {
   if (!cursor.startsWith(CURSOR_PREFIX)) return null;
   const text = Buffer.from(cursor.slice(CURSOR_PREFIX.length), 'base64url').toString('utf8');
-  if (!/^\d{1,15}$/.test(text)) return null;
-  return Number(text);
+  const match = /^(\d{1,15})\.(\d{1,15})$/.exec(text);
+  if (!match) return null;
+  return { at: new Date(Number(match[1])), id: Number(match[2]) };
 }
 
-/** Up to `limit` attempts of one endpoint, newest first, logged before `before` if given. */
+/** Up to `limit` attempts of one endpoint, newest first, made before `before` if given. */
 export async function page(
   ex: Executor,
   endpointId: string,
-  options: { before?: number | undefined; limit: number },
+  options: { before?: LogPlace | undefined; limit: number },
 ): Promise<{ rows: WebhookDeliveryRow[]; next: string | null }> {
+  const before = options.before;
   const rows = await ex
     .select()
     .from(webhookDeliveries)
     .where(
       and(
         eq(webhookDeliveries.endpointId, endpointId),
-        options.before === undefined ? undefined : lt(webhookDeliveries.id, options.before),
+        before === undefined
+          ? undefined
+          : sql`(${webhookDeliveries.at}, ${webhookDeliveries.id}) < (${before.at.toISOString()}::timestamptz, ${before.id})`,
       ),
     )
-    .orderBy(desc(webhookDeliveries.id))
+    .orderBy(desc(webhookDeliveries.at), desc(webhookDeliveries.id))
     .limit(options.limit + 1);
   const more = rows.length > options.limit;
   const kept = more ? rows.slice(0, options.limit) : rows;
   const last = kept.at(-1);
-  return { rows: kept, next: more && last ? encodeCursor(last.id) : null };
+  return { rows: kept, next: more && last ? encodeCursor(last) : null };
 }
 
 /** Deletes up to `batch` attempts logged before `before`; returns how many went. */

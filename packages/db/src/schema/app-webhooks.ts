@@ -37,7 +37,8 @@ export const webhookEndpoints = pgTable(
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 
 /**
- * The delivery log: one row per attempt to POST a change to an endpoint, newest first by id.
+ * The delivery log: one row per attempt to POST a change to an endpoint, newest first by `at`
+ * (when the attempt was made).
  * `status` is the HTTP status answered, null when there was none (`error` says why). Kept 14
  * days.
  */
@@ -56,7 +57,7 @@ export const webhookDeliveries = pgTable(
     durationMs: integer('duration_ms').notNull(),
   },
   (t) => [
-    index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.id),
+    index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.at, t.id),
     index('webhook_deliveries_at_idx').on(t.at),
   ],
 );
