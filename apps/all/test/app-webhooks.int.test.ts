@@ -5,11 +5,14 @@
 // `standardwebhooks` package verifies it; an endpoint answering 500 then 200 and one down for a
 // while get everything; a rotation signs with both secrets; a replay sends again with the same
 // webhook-id; a deleted endpoint gets nothing more; 24 h of failures (by an injected clock)
-// disable an endpoint.
+// disable an endpoint; an endpoint that holds every request takes only its share of the
+// worker, and another endpoint gets all its changes meanwhile.
 
+import { randomUUID } from 'node:crypto';
 import { buildApiApp } from '@calhook/api-app';
 import { createEndpointService } from '@calhook/app-webhooks';
 import { createSealer } from '@calhook/crypto';
+import { changeRepo } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
 import {
   type AppEndpoint,
@@ -501,6 +504,49 @@ describe('delivery', () => {
     });
     expect(ofUser(gone, userId).filter(meetingIs(booked.eventUri))).toEqual([]);
     await h.api('DELETE', `/v1/webhook-endpoints/${keptId}`);
+  });
+
+  it('keeps delivering to one endpoint while another holds every request', async () => {
+    const fast = await newApp();
+    const slow = await newApp();
+    const held: (() => void)[] = [];
+    slow.respond = () => new Promise((resolve) => held.push(() => resolve(200)));
+    const fastEndpoint = await createEndpoint(fast);
+    // The dispatcher queues endpoints in id order: the slow one is made to come first, so
+    // without a per-endpoint share its jobs would take every delivery slot.
+    let slowEndpoint = await createEndpoint(slow);
+    while (slowEndpoint.id > fastEndpoint.id) {
+      await h.api('DELETE', `/v1/webhook-endpoints/${slowEndpoint.id}`);
+      slowEndpoint = await createEndpoint(slow);
+    }
+    const userId = `burst-${Date.now()}`;
+    const CHANGES = 150;
+    await h.database.db.transaction((tx) =>
+      changeRepo.append(
+        tx,
+        Array.from({ length: CHANGES }, (_, i) => ({
+          type: 'meeting.updated' as const,
+          userId,
+          connectionId: randomUUID(),
+          meetingId: null,
+          data: { n: i },
+        })),
+      ),
+    );
+    try {
+      await waitFor(
+        'every change at the fast endpoint while the slow one has answered none',
+        () => new Set(ofUser(fast, userId).map((r) => r.change.id)).size === CHANGES,
+        12_000,
+      );
+      expect(ofUser(slow, userId)).toEqual([]);
+      expect(slow.pending).toBeGreaterThan(0);
+      expect(slow.pending).toBeLessThanOrEqual(32);
+    } finally {
+      await h.api('DELETE', `/v1/webhook-endpoints/${slowEndpoint.id}`);
+      await h.api('DELETE', `/v1/webhook-endpoints/${fastEndpoint.id}`);
+      for (const release of held) release();
+    }
   });
 
   it('disables an endpoint that has failed for 24 hours', async () => {

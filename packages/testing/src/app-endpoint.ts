@@ -14,8 +14,10 @@ export interface ReceivedWebhook {
 export interface AppEndpoint {
   url: string;
   received: ReceivedWebhook[];
-  /** Decides each answer (200 by default); may look at what came before. */
-  respond: (request: { webhookId: string; body: string }) => number;
+  /** Decides each answer (200 by default); may look at what came before, or hold it. */
+  respond: (request: { webhookId: string; body: string }) => number | Promise<number>;
+  /** Requests read and not yet answered. */
+  pending: number;
   /** Stops listening: connections are then refused. */
   stop(): Promise<void>;
   /** Listens again on the same port. */
@@ -31,6 +33,7 @@ export async function startAppEndpoint(): Promise<AppEndpoint> {
     url: '',
     received: [],
     respond: () => 200,
+    pending: 0,
     async stop() {
       const closing = server;
       server = null;
@@ -43,15 +46,18 @@ export async function startAppEndpoint(): Promise<AppEndpoint> {
       const created = createServer((request, response) => {
         const chunks: Buffer[] = [];
         request.on('data', (chunk: Buffer) => chunks.push(chunk));
-        request.on('end', () => {
+        request.on('end', async () => {
           const body = Buffer.concat(chunks).toString('utf8');
           const webhookId = String(request.headers['webhook-id'] ?? '');
-          const answered = endpoint.respond({ webhookId, body });
+          endpoint.pending += 1;
+          const answered = await endpoint.respond({ webhookId, body });
+          endpoint.pending -= 1;
           let change: unknown = null;
           try {
             change = JSON.parse(body);
           } catch {}
           endpoint.received.push({ headers: request.headers, body, change, answered });
+          if (response.destroyed) return;
           response.writeHead(answered, { 'content-type': 'application/json' }).end('{}');
         });
       });
