@@ -12,7 +12,7 @@ import {
 import { type Config, loadConfig } from '@calhook/config';
 import { buildConnectionServices, type Connections } from '@calhook/connections';
 import type { Sealer } from '@calhook/crypto';
-import { connectionRepo, type DatabaseHandle } from '@calhook/db';
+import { connectionRepo, createDatabase, type DatabaseHandle } from '@calhook/db';
 import { createLogger, type Logger, type Metrics } from '@calhook/observability';
 import {
   createProducerRedis,
@@ -21,9 +21,9 @@ import {
   type RedisConnection,
 } from '@calhook/queue';
 import { buildReceiverApp, startReceiver } from '@calhook/receiver-app';
-import { callApi, eventually, freePort, testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import { callApi, eventually, freePort, testUrls, uniqueId } from '@calhook/testing';
 import { createHookKeyResolver, type HookIds } from '@calhook/webhooks';
-import { startWorker } from '@calhook/worker-app';
+import { startWorker, type WorkerOptions } from '@calhook/worker-app';
 import type { FastifyInstance } from 'fastify';
 
 export interface Harness {
@@ -63,7 +63,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { simulator?: SimulatorOptions; env?: Record<string, string>; logger?: Logger } = {},
+  options: {
+    simulator?: SimulatorOptions;
+    env?: Record<string, string>;
+    logger?: Logger;
+    worker?: Pick<WorkerOptions, 'appWebhookClock'>;
+  } = {},
 ): Promise<Harness> {
   const sim = await startSimulator({ logger: false, ...options.simulator });
   const receiverPort = await freePort();
@@ -87,7 +92,7 @@ export async function startHarness(
   };
   const config = loadConfig(env);
   const logger = options.logger ?? createLogger({ level: 'silent' });
-  const worker = await startWorker(config, logger, { port: 0 });
+  const worker = await startWorker(config, logger, { ...options.worker, port: 0 });
   let receiver: Awaited<ReturnType<typeof startReceiver>> | null = await startReceiver(
     config,
     logger,
@@ -96,7 +101,8 @@ export async function startHarness(
     },
   );
   const api = await startApi(config, logger, { port: apiPort });
-  const database = testDatabase();
+  // The roles' database: the test run's, or one the test chose with DATABASE_URL.
+  const database = createDatabase(config.databaseUrl, { max: 5, applicationName: 'calhook-test' });
   const redis: RedisConnection = createProducerRedis(redisTarget);
   const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
   const apiUrl = `http://127.0.0.1:${apiPort}`;

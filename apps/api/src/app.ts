@@ -1,3 +1,4 @@
+import type { EndpointService } from '@calhook/app-webhooks';
 import type { Connections, OauthFlow } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import {
@@ -23,6 +24,7 @@ import { changeRoutes } from './routes/changes.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { meetingRoutes } from './routes/meetings.ts';
 import { callbackRoute, oauthBackendRoutes } from './routes/oauth.ts';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 
 export interface ApiDeps {
   logger: FastifyBaseLogger;
@@ -32,6 +34,8 @@ export interface ApiDeps {
   /** The connections API and hosted OAuth flow; absent in tests of the meetings API alone. */
   connections?: Connections;
   oauth?: OauthFlow;
+  /** The app webhook endpoints API; absent in tests of other routes alone. */
+  endpoints?: EndpointService;
   /** Bull Board and /metrics credentials; without them /admin answers 404 and /metrics is open. */
   admin?: AdminCredentials | undefined;
   /** Every calhook queue (`queues.all()`): shown in Bull Board and measured on /metrics. */
@@ -96,6 +100,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     await v1.register(changeRoutes, { db: deps.db });
     if (deps.connections) await v1.register(connectionRoutes, { connections: deps.connections });
     if (deps.oauth) await v1.register(oauthBackendRoutes, { oauth: deps.oauth });
+    if (deps.endpoints) await v1.register(webhookEndpointRoutes, { endpoints: deps.endpoints });
   });
   return app;
 }

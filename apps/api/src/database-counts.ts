@@ -1,13 +1,13 @@
-import { connections, type Database, webhookHooks } from '@calhook/db';
+import { connections, type Database, endpointRepo, webhookHooks } from '@calhook/db';
 import type { DatabaseCounts } from '@calhook/observability';
 import { and, count, isNotNull, ne } from 'drizzle-orm';
 
 /**
- * The counts behind the connection and subscription gauges, read at scrape time. Three small
+ * The counts behind the connection and subscription gauges, read at scrape time. Four small
  * grouped counts over indexed status columns: cheap enough for a scrape every 15 s.
  */
 export async function databaseCounts(db: Database): Promise<DatabaseCounts> {
-  const [byStatus, byState, [retrying]] = await Promise.all([
+  const [byStatus, byState, [retrying], endpoints] = await Promise.all([
     db
       .select({ status: connections.status, n: count() })
       .from(connections)
@@ -20,10 +20,12 @@ export async function databaseCounts(db: Database): Promise<DatabaseCounts> {
       .select({ n: count() })
       .from(webhookHooks)
       .where(and(isNotNull(webhookHooks.retryStartedAt), ne(webhookHooks.state, 'retired'))),
+    endpointRepo.countByStatus(db),
   ]);
   return {
     connectionsByStatus: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
     subscriptionsByState: Object.fromEntries(byState.map((r) => [r.state, r.n])),
     subscriptionsRetrying: retrying?.n ?? 0,
+    appWebhookEndpointsByStatus: endpoints,
   };
 }

@@ -1,5 +1,7 @@
+import { createEndpointService } from '@calhook/app-webhooks';
 import type { Config } from '@calhook/config';
 import { buildConnectionServices } from '@calhook/connections';
+import { createSealer } from '@calhook/crypto';
 import { createDatabase } from '@calhook/db';
 import { createMetrics, type Logger, type Metrics } from '@calhook/observability';
 import { createProducerRedis, createQueues } from '@calhook/queue';
@@ -37,6 +39,12 @@ export async function startApi(
     apiToken: config.apiToken,
     connections: services.connections,
     oauth: services.oauth,
+    endpoints: createEndpointService({
+      db: database.db,
+      sealer: createSealer(config.encryptionKeys),
+      queues,
+      allowPrivate: config.webhookEndpoints.allowPrivate,
+    }),
     admin: config.admin,
     queues: queues.all(),
     metrics,

@@ -1,4 +1,5 @@
 // The one classification of a failed job, applied by the dispatch wrapper to every job kind.
+import { EndpointBusyError } from '@calhook/app-webhooks';
 import { CalendlyError, DEFAULT_RATE_LIMIT_WAIT_MS, isRetryable } from '@calhook/calendly';
 import { CalendlyUnavailableError } from '@calhook/connections';
 import { defaultClassification, type JobFailure } from '@calhook/queue';
@@ -13,6 +14,10 @@ import { ReauthRequiredError, TokenRefreshError } from '@calhook/tokens';
  * reconnected, or a processor's PermanentJobError.
  */
 export function classifyJobError(error: unknown): JobFailure {
+  // One app webhook endpoint holds its share of this worker's deliveries: wait, unspent.
+  if (error instanceof EndpointBusyError) {
+    return { action: 'delay', delayMs: error.delayMs, reason: error.message, routine: true };
+  }
   if (error instanceof CalendlyError) {
     if (error.kind === 'rate_limited') {
       return {

@@ -1,5 +1,11 @@
+import {
+  type AppWebhookObserver,
+  createDeliverer,
+  createEndpointClient,
+} from '@calhook/app-webhooks';
 import type { Config } from '@calhook/config';
 import { buildConnectionServices, type ConnectionServices } from '@calhook/connections';
+import { createSealer } from '@calhook/crypto';
 import type { Database } from '@calhook/db';
 import { type Logger, type Metrics, withheldError } from '@calhook/observability';
 import {
@@ -37,8 +43,23 @@ export function createWorkerPool(input: {
   /** Shards beyond QUEUE_SHARDS that still hold jobs (`findRetiredShards`). */
   retiredShards?: readonly number[];
   concurrency?: Partial<Record<QueueName, number>>;
+  /**
+   * The clock of app webhook deliveries (signature timestamps, a rotated secret's 24 h, an
+   * endpoint's 24 h of failures); the real one by default.
+   */
+  appWebhookClock?: () => Date;
 }): WorkerPool {
   const { config, db, queues, logger, metrics } = input;
+  const endpointClient = createEndpointClient({
+    allowPrivate: config.webhookEndpoints.allowPrivate,
+  });
+  const deliver = createDeliverer({
+    db,
+    sealer: createSealer(config.encryptionKeys),
+    client: endpointClient,
+    now: input.appWebhookClock ?? (() => new Date()),
+    observer: metrics ? appWebhookObserver(metrics) : undefined,
+  });
   const services = buildConnectionServices({
     config,
     db,
@@ -68,6 +89,8 @@ export function createWorkerPool(input: {
     processors: buildProcessors({
       db,
       now: () => new Date(),
+      queues,
+      deliver,
       tokens: services.tokens,
       connections: services.connections,
       changesRetentionMs: config.changesRetentionMs,
@@ -81,6 +104,19 @@ export function createWorkerPool(input: {
     async close() {
       await workers.close();
       await services.close();
+      await endpointClient.close();
     },
+  };
+}
+
+/** App webhook delivery's reports, as the worker's metrics count them. */
+export function appWebhookObserver(metrics: Metrics): AppWebhookObserver {
+  return {
+    delivered(outcome, lagSeconds) {
+      metrics.appWebhookDeliveries.inc({ outcome });
+      if (lagSeconds !== undefined) metrics.appWebhookDeliveryLag.observe(lagSeconds);
+    },
+    endpointDisabled: () => metrics.appWebhookEndpointsDisabled.inc(),
+    feedLag: (seconds) => metrics.appWebhookFeedLag.set(seconds),
   };
 }

@@ -1,5 +1,5 @@
 // `pnpm reseal [--check]`: re-seals every secret stored at rest (tokens, hook signing keys,
-// pending OAuth codes and verifiers) with the current ENCRYPTION_KEY and the current format,
+// pending OAuth codes and verifiers, app webhook endpoint secrets) with the current ENCRYPTION_KEY and the current format,
 // which binds each to its purpose and row. Run it after upgrading and after rotating the key;
 // once `--check` reports nothing left, an old key can leave ENCRYPTION_KEYS_PREVIOUS.
 import { parseArgs } from 'node:util';
@@ -8,6 +8,7 @@ import { createSealer, SealError } from '@calhook/crypto';
 import {
   connectionRepo,
   createDatabase,
+  endpointRepo,
   hookRepo,
   oauthStateRepo,
   type Reseal,
@@ -50,6 +51,7 @@ try {
     ...(await connectionRepo.resealTokens(database.db, reseal)),
     ...(await hookRepo.resealSigningKeys(database.db, reseal)),
     ...(await oauthStateRepo.resealSecrets(database.db, reseal, new Date())),
+    ...(await endpointRepo.resealSecrets(database.db, reseal)),
   };
   const report = check ? pending : counts;
   const total = Object.values(report).reduce((a, b) => a + b, 0);

@@ -1,3 +1,4 @@
+import { startDispatcher } from '@calhook/app-webhooks';
 import { type Config, MAX_QUEUE_SHARDS } from '@calhook/config';
 import { createDatabase } from '@calhook/db';
 import { createMetrics, type Logger } from '@calhook/observability';
@@ -8,7 +9,7 @@ import {
   findRetiredShards,
 } from '@calhook/queue';
 import { startWorkerHttp } from './http.ts';
-import { createWorkerPool } from './pool.ts';
+import { appWebhookObserver, createWorkerPool } from './pool.ts';
 
 export interface RunningWorker {
   /** The worker's /metrics, /healthz and /readyz. */
@@ -21,6 +22,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Port of the worker's HTTP server; WORKER_PORT by default, 0 for any free port. */
   port?: number;
+  /** The clock of app webhook deliveries (an endpoint's 24 h of failures); tests inject one. */
+  appWebhookClock?: () => Date;
 }
 
 export async function startWorker(
@@ -31,9 +34,10 @@ export async function startWorker(
   const concurrency = options.concurrency ?? config.workerConcurrency;
   // Ingest jobs share at most two batch transactions at a time (and run alone only after a
   // batch failed), so the pool does not grow with the concurrency; the rest is for the
-  // connection and reconcile jobs (5 each).
+  // connection and reconcile jobs (5 each), app webhook deliveries (a read and a write or two
+  // around each POST) and the app webhook dispatcher's lock session.
   const database = createDatabase(config.databaseUrl, {
-    max: 16,
+    max: 24,
     applicationName: 'calhook-worker',
   });
   const log = logger.child({ role: 'worker' });
@@ -60,14 +64,25 @@ export async function startWorker(
       redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
       return redis;
     },
-    concurrency: { events: concurrency, connections: 5, reconcile: 5 },
+    // App webhook deliveries wait on the app's endpoints, not on us: many in flight, each
+    // endpoint limited to its share (see @calhook/app-webhooks deliver.ts).
+    concurrency: { events: concurrency, connections: 5, reconcile: 5, webhooks: 100 },
     retiredShards,
+    ...(options.appWebhookClock ? { appWebhookClock: options.appWebhookClock } : {}),
   });
   const { workers } = pool;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   // Idempotent: every worker replica upserts the same scheduler, and BullMQ keeps one.
   await queues.schedule('reconcile-all', config.reconcileEveryMs);
   await queues.schedule('prune-history');
+  // Every worker runs one; the one holding the lock feeds the endpoints, the others stand by.
+  const dispatcher = startDispatcher({
+    db: database.db,
+    sql: database.sql,
+    queues,
+    logger: log,
+    observer: appWebhookObserver(metrics),
+  });
   const http = await startWorkerHttp({
     host: config.host,
     port: options.port ?? config.workerPort,
@@ -82,6 +97,7 @@ export async function startWorker(
     url: http.url,
     async close() {
       await http.close();
+      await dispatcher.close();
       // Stop taking jobs and finish the ones in flight before their dependencies go away.
       await pool.close();
       await queues.close();

@@ -1,6 +1,7 @@
 export { type BasicCredentials, basicAuth } from './basic-auth.ts';
 export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
 export {
+  type AppWebhookOutcome,
   createMetrics,
   type DatabaseCounts,
   type JobOutcome,

@@ -9,6 +9,14 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export type JobOutcome = 'completed' | 'failed' | 'retried' | 'delayed';
 export type TokenRefreshOutcome = 'success' | 'invalid_grant' | 'transient' | 'unknown';
 export type ReconcileAction = 'created' | 'deleted' | 'kept';
+const appWebhookOutcomes = [
+  'success',
+  'http_error',
+  'timeout',
+  'network_error',
+  'refused',
+] as const;
+export type AppWebhookOutcome = (typeof appWebhookOutcomes)[number];
 
 /** The queue calls the depth gauges make at scrape time; a BullMQ `Queue` fits. */
 export interface ObservedQueue {
@@ -30,6 +38,8 @@ export interface DatabaseCounts {
   subscriptionsByState: Record<string, number>;
   /** Hooks whose subscription Calendly has started retrying (`retry_started_at` set). */
   subscriptionsRetrying: number;
+  /** App webhook endpoints by status (active, failing, disabled). */
+  appWebhookEndpointsByStatus?: Record<string, number>;
 }
 
 /** A counter whose only label takes values from a fixed list, checked by the compiler. */
@@ -56,6 +66,11 @@ export interface Metrics {
   enqueueBatchSize: { observe(value: number): void };
   /** Worker (ingest): deliveries per database batch; how much concurrent load is coalesced. */
   ingestBatchSize: { observe(value: number): void };
+  /** Worker: app webhook delivery attempts by outcome, lag, disabled endpoints, feed lag. */
+  appWebhookDeliveries: LabeledCounter<{ outcome: AppWebhookOutcome }>;
+  appWebhookDeliveryLag: { observe(seconds: number): void };
+  appWebhookEndpointsDisabled: { inc(value?: number): void };
+  appWebhookFeedLag: { set(seconds: number): void };
   /** For the worker's dispatch wrapper (structurally what packages/queue expects). */
   recordJob(job: string, outcome: JobOutcome, seconds: number): void;
   /** Reports depth and oldest-waiting age of these queues on every scrape. */
@@ -205,10 +220,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
     collect: () => refresh(),
   });
+  const appEndpoints = new Gauge({
+    name: 'calhook_app_webhook_endpoints',
+    help: 'App webhook endpoints by status (active, failing, disabled)',
+    labelNames: ['status'],
+    registers,
+    collect: () => refresh(),
+  });
   async function collectDatabase() {
     connections.reset();
     subscriptions.reset();
     retrying.reset();
+    appEndpoints.reset();
     if (!countDatabase) return;
     try {
       const counts = await readCounts(countDatabase);
@@ -219,11 +242,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         subscriptions.set({ state }, n);
       }
       retrying.set(counts.subscriptionsRetrying);
+      if (counts.appWebhookEndpointsByStatus) {
+        // Every status is reported, 0 included, so alerts over a status always have a series.
+        for (const status of ['active', 'failing', 'disabled']) {
+          appEndpoints.set({ status }, counts.appWebhookEndpointsByStatus[status] ?? 0);
+        }
+      }
       sourceUp.set({ source: 'database' }, 1);
     } catch {
       sourceUp.set({ source: 'database' }, 0);
     }
   }
+
+  const appWebhookDeliveries = new Counter({
+    name: 'calhook_app_webhook_deliveries_total',
+    help: 'Attempts to deliver a change to an app webhook endpoint, by outcome',
+    labelNames: ['outcome'],
+    registers,
+  });
+  // Every outcome has a series from the start, so a rate over failures is 0, not absent.
+  for (const outcome of appWebhookOutcomes) appWebhookDeliveries.inc({ outcome }, 0);
 
   const metrics: Metrics = {
     registry,
@@ -276,6 +314,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'calhook_ingest_batch_size',
       help: 'Deliveries the worker ingested per database transaction',
       buckets: [1, 2, 5, 10, 25, 50, 100, 200],
+      registers,
+    }),
+    appWebhookDeliveries,
+    appWebhookDeliveryLag: new Histogram({
+      name: 'calhook_app_webhook_delivery_lag_seconds',
+      help: 'Time from a change committed to its 2xx from an app webhook endpoint',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3_600, 86_400],
+      registers,
+    }),
+    appWebhookEndpointsDisabled: new Counter({
+      name: 'calhook_app_webhook_endpoints_disabled_total',
+      help: 'App webhook endpoints disabled after failing for 24 h',
+      registers,
+    }),
+    appWebhookFeedLag: new Gauge({
+      name: 'calhook_app_webhook_feed_lag_seconds',
+      help: 'Age of the oldest change not yet queued for an app webhook endpoint (0 when caught up)',
       registers,
     }),
     recordJob(job, outcome, seconds) {

@@ -3,7 +3,15 @@
 // and spreads connections evenly; one shard keeps the queue names every earlier version used.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { allQueueNames, jobQueueName, type QueuedDelivery, shardOf } from './catalog.ts';
+import {
+  APP_WEBHOOK_ATTEMPTS,
+  allQueueNames,
+  backoffStrategies,
+  jobOptions,
+  jobQueueName,
+  type QueuedDelivery,
+  shardOf,
+} from './catalog.ts';
 
 const delivery = (connectionId: string): QueuedDelivery => ({
   hookId: 'h',
@@ -14,13 +22,14 @@ const delivery = (connectionId: string): QueuedDelivery => ({
 
 describe('shards', () => {
   it('names every queue, shard 0 keeping the plain name', () => {
-    expect(allQueueNames(1)).toEqual(['events', 'connections', 'reconcile']);
+    expect(allQueueNames(1)).toEqual(['events', 'connections', 'reconcile', 'webhooks']);
     expect(allQueueNames(3)).toEqual([
       'events',
       'events-1',
       'events-2',
       'connections',
       'reconcile',
+      'webhooks',
     ]);
   });
 
@@ -51,5 +60,40 @@ describe('shards', () => {
     expect(jobQueueName('ingest-deliveries', { deliveries: [delivery(id)] }, 1)).toBe('events');
     expect(jobQueueName('refresh-token', { connectionId: id }, 3)).toBe('connections');
     expect(jobQueueName('reconcile-all', {}, 3)).toBe('reconcile');
+  });
+});
+
+describe('app webhook deliveries', () => {
+  const backoff = backoffStrategies['app-webhook'] as (attemptsMade: number) => number;
+
+  it('retry first within 10 s, then within 60 s, then growing, for more than 24 h', () => {
+    expect(backoff(1)).toBeLessThanOrEqual(10_000);
+    expect(backoff(2)).toBeLessThanOrEqual(60_000);
+    const delays = Array.from({ length: APP_WEBHOOK_ATTEMPTS - 1 }, (_, i) => backoff(i + 1));
+    for (let i = 1; i < delays.length; i++) {
+      expect(delays[i]).toBeGreaterThanOrEqual(delays[i - 1] as number);
+    }
+    expect(delays.reduce((a, b) => a + b, 0)).toBeGreaterThan(24 * 3_600_000);
+  });
+
+  it('are one job per endpoint and change, and one more per replay', () => {
+    const change = {
+      id: 'chg_1',
+      cursor: 'c1.x',
+      type: 'meeting.created',
+      occurredAt: '2026-12-03T10:00:00.000Z',
+      userId: 'u1',
+      data: {},
+    };
+    const first = jobOptions('deliver-webhook', { endpointId: 'we_a', change });
+    expect(first.jobId).toBe('wh-we_a-chg_1');
+    expect(jobOptions('deliver-webhook', { endpointId: 'we_a', change }).jobId).toBe(first.jobId);
+    expect(jobOptions('deliver-webhook', { endpointId: 'we_b', change }).jobId).not.toBe(
+      first.jobId,
+    );
+    expect(
+      jobOptions('deliver-webhook', { endpointId: 'we_a', change, replayId: 'r1' }).jobId,
+    ).toBe('wh-we_a-chg_1-r1');
+    expect(jobQueueName('deliver-webhook', { endpointId: 'we_a', change }, 3)).toBe('webhooks');
   });
 });

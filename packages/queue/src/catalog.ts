@@ -2,7 +2,7 @@ import type { DeduplicationOptions, JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
 /** Queues calhook runs. Each is its own BullMQ queue so one kind of work never starves another. */
-export const queueNames = ['events', 'connections', 'reconcile'] as const;
+export const queueNames = ['events', 'connections', 'reconcile', 'webhooks'] as const;
 export type QueueName = (typeof queueNames)[number];
 
 /**
@@ -46,6 +46,26 @@ export function shardOf(key: string, shards: number): number {
 
 const isoDate = z.iso.datetime({ offset: true });
 
+/**
+ * Back-off of app webhook deliveries by retry: 5 s, 30 s, 2 m, 10 m, 30 m, 1 h, 2 h, 4 h, then
+ * 8 h. The first retry is within 10 s, the second within 60 s, and the retries span more than
+ * 24 h (the last of `APP_WEBHOOK_ATTEMPTS` comes about 31.7 h after the first attempt).
+ */
+export const APP_WEBHOOK_BACKOFF_MS = [
+  5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000,
+] as const;
+export const APP_WEBHOOK_ATTEMPTS = 12;
+
+/**
+ * Back-off schedules jobs name in `backoff: { type }` beyond BullMQ's own fixed and
+ * exponential: delay before retry number `attemptsMade` (1 for the first retry).
+ */
+export const backoffStrategies: Record<string, (attemptsMade: number) => number> = {
+  'app-webhook': (attemptsMade) =>
+    APP_WEBHOOK_BACKOFF_MS[Math.min(attemptsMade, APP_WEBHOOK_BACKOFF_MS.length) - 1] ??
+    APP_WEBHOOK_BACKOFF_MS[0],
+};
+
 /** One webhook delivery as the receiver took it. */
 const delivery = z.object({
   hookId: z.string().min(1),
@@ -68,11 +88,14 @@ const ingestRetries = {
  * more may run; an add while one waits is merged into it (a run that has not started yet), an
  * add while one runs is kept and enqueued once that run finishes, an add after it finished is
  * a new run. So no accepted request is dropped by an id collision, and no two runs of one key
- * overlap. `pullForward` moves a waiting delayed job to the new add's delay (a request made
+ * overlap. `job-id`: the job's id is made from the payload, so an add of an id already kept
+ * (waiting, running, or finished and not yet removed) is dropped: for work that must be done
+ * once per business key however often it is asked for. `pullForward` moves a waiting delayed job to the new add's delay (a request made
  * while the next scheduled run is hours away runs now); without it the delayed job is replaced.
  */
 type Identity<P> =
   | { kind: 'unique' }
+  | { kind: 'job-id'; id: (payload: P) => string }
   | { kind: 'per-key'; key: (payload: P) => string; pullForward: boolean };
 
 interface CatalogEntry<S extends z.ZodType> {
@@ -193,9 +216,59 @@ export const jobCatalog = {
     },
     identity: { kind: 'unique' },
   }),
+  'deliver-webhook': entry({
+    queue: 'webhooks',
+    // One change to one app webhook endpoint, the Change as the body's source. Retried on the
+    // endpoint's schedule (first within 10 s, second within 60 s, then growing) for over 24 h;
+    // the endpoint is disabled once it has failed for 24 h, and its jobs then end quietly.
+    payload: z.object({
+      endpointId: z.string().min(1),
+      change: z.object({
+        id: z.string().min(1),
+        cursor: z.string(),
+        type: z.string(),
+        occurredAt: isoDate,
+        userId: z.string(),
+        data: z.unknown(),
+      }),
+      /** Set for a replay: a delivery of its own (same webhook-id), not merged into the first. */
+      replayId: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .optional(),
+    }),
+    options: {
+      attempts: APP_WEBHOOK_ATTEMPTS,
+      backoff: { type: 'app-webhook' },
+      removeOnComplete: { age: 86_400, count: 100_000 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+    // Once per endpoint and change: a dispatcher that died after adding but before saving its
+    // cursor adds the same jobs again, and they are dropped.
+    identity: {
+      kind: 'job-id',
+      id: (p) => ['wh', p.endpointId, p.change.id, ...(p.replayId ? [p.replayId] : [])].join('-'),
+    },
+    validateOnEnqueue: false,
+    doneLogLevel: 'debug',
+  }),
+  'replay-webhooks': entry({
+    queue: 'webhooks',
+    // POST /v1/webhook-endpoints/:id/replay: queues a delivery of every change after `after`
+    // (up to where the endpoint's dispatch has reached) that the endpoint subscribes to.
+    payload: z.object({ endpointId: z.string().min(1), after: z.string(), replayId: z.string() }),
+    options: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 5_000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+    identity: { kind: 'unique' },
+  }),
   'prune-history': entry({
     queue: 'connections',
-    // Drops changes older than CHANGES_RETENTION, on its own schedule.
+    // Drops changes older than CHANGES_RETENTION and app webhook delivery attempts older than
+    // 14 days, on its own schedule.
     payload: z.object({}),
     everyMs: 3_600_000,
     options: {
@@ -252,6 +325,7 @@ export function jobOptions<N extends JobName>(
   const identity = catalogued.identity;
   const options: JobsOptions = { ...catalogued.options };
   if (delayMs > 0) options.delay = delayMs;
+  if (identity.kind === 'job-id') options.jobId = identity.id(payload);
   if (identity.kind === 'per-key') {
     const deduplication: DeduplicationOptions = {
       id: identity.key(payload),

@@ -1,5 +1,8 @@
 export {
+  APP_WEBHOOK_ATTEMPTS,
+  APP_WEBHOOK_BACKOFF_MS,
   allQueueNames,
+  backoffStrategies,
   catalogEntry,
   type JobName,
   type JobPayload,

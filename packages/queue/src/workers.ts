@@ -1,6 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import {
+  backoffStrategies,
   catalogEntry,
   type JobName,
   type JobPayload,
@@ -38,7 +39,13 @@ export class PermanentJobError extends Error {
  * at once with the reason (permanent: no retry can change it).
  */
 export type JobFailure =
-  | { action: 'delay'; delayMs: number; reason: string }
+  | {
+      action: 'delay';
+      delayMs: number;
+      reason: string;
+      /** Flow control rather than trouble (logged at debug): an endpoint's share in use. */
+      routine?: boolean;
+    }
   | { action: 'retry'; reason: string }
   | { action: 'fail'; reason: string };
 
@@ -133,7 +140,10 @@ function dispatch(options: WorkersOptions) {
       if (error instanceof DelayedError) throw error;
       const failure = (options.classify ?? defaultClassification)(error);
       if (failure.action === 'delay' && token) {
-        log.warn({ ms, delayMs: failure.delayMs, reason: failure.reason }, 'job delayed');
+        log[failure.routine ? 'debug' : 'warn'](
+          { ms, delayMs: failure.delayMs, reason: failure.reason },
+          'job delayed',
+        );
         record('delayed');
         await job.moveToDelayed(Date.now() + failure.delayMs, token);
         throw new DelayedError();
@@ -186,6 +196,13 @@ export function createWorkers(options: WorkersOptions): Workers {
         prefix: queuePrefix(options.prefix, name, connection.isCluster),
         concurrency,
         autorun: true,
+        settings: {
+          backoffStrategy: (attemptsMade, type) => {
+            const strategy = type === undefined ? undefined : backoffStrategies[type];
+            if (!strategy) throw new Error(`unknown back-off ${type}`);
+            return strategy(attemptsMade);
+          },
+        },
       });
       worker.on('error', (error) =>
         options.logger.error({ err: error, queue: name }, 'worker error'),

@@ -6,6 +6,7 @@ import { createWorkerRedis, type RedisConnection, type RedisTarget } from '@calh
 import { inject } from 'vitest';
 
 export { type ApiAnswer, callApi } from './api-call.ts';
+export { type AppEndpoint, type ReceivedWebhook, startAppEndpoint } from './app-endpoint.ts';
 export { type CapturedLogs, captureLogs, expectNoSecrets } from './log-capture.ts';
 export {
   type ClusterNode,
@@ -14,6 +15,7 @@ export {
   startRedisCluster,
 } from './redis-cluster.ts';
 export { freePort, type ScratchRedis, startScratchRedis } from './redis-server.ts';
+export { type ScratchDatabase, scratchDatabase } from './scratch-database.ts';
 export {
   replaceHook,
   type SeededHook,

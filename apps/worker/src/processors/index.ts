@@ -1,15 +1,18 @@
+import type { Deliverer } from '@calhook/app-webhooks';
 import type { Connections } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import type { BatchSummary } from '@calhook/meetings';
 import type { Logger } from '@calhook/observability';
-import type { ProcessorMap } from '@calhook/queue';
+import type { ProcessorMap, Queues } from '@calhook/queue';
 import type { TokenService } from '@calhook/tokens';
+import { deliverWebhook } from './deliver-webhook.ts';
 import { disconnectCleanup } from './disconnect-cleanup.ts';
 import { ingestProcessors } from './ingest-event.ts';
 import { pruneHistory } from './prune-history.ts';
 import { reconcileAll } from './reconcile-all.ts';
 import { reconcileConnection } from './reconcile-connection.ts';
 import { refreshTokenProcessor } from './refresh-token.ts';
+import { replayWebhooks } from './replay-webhooks.ts';
 
 export interface ProcessorDeps {
   db: Database;
@@ -17,6 +20,10 @@ export interface ProcessorDeps {
   tokens: TokenService;
   connections: Connections;
   changesRetentionMs: number;
+  /** Producer-side queues, for jobs that queue others (a replay). */
+  queues: Queues;
+  /** Delivers one change to one app webhook endpoint. */
+  deliver: Deliverer;
   logger?: Logger;
   onIngestBatch?: (summary: BatchSummary) => void;
 }
@@ -30,5 +37,7 @@ export function buildProcessors(deps: ProcessorDeps): ProcessorMap {
     'reconcile-connection': reconcileConnection(deps),
     'reconcile-all': reconcileAll(deps),
     'prune-history': pruneHistory(deps),
+    'deliver-webhook': deliverWebhook(deps),
+    'replay-webhooks': replayWebhooks(deps),
   };
 }

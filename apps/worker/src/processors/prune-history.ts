@@ -1,10 +1,16 @@
-import { changeRepo, type Database } from '@calhook/db';
+import { changeRepo, type Database, deliveryRepo } from '@calhook/db';
 import type { Processor } from '@calhook/queue';
 
 /** Changes deleted per statement: a bounded transaction however far behind the pruning is. */
 const BATCH = 5_000;
 
-/** `prune-history`: drop changes older than the retention, oldest first, in bounded batches. */
+/** How long the app webhook delivery log is kept (API.md: 14 days). */
+export const DELIVERY_LOG_RETENTION_MS = 14 * 86_400_000;
+
+/**
+ * `prune-history`: drop changes older than the retention and app webhook delivery attempts
+ * older than 14 days, oldest first, in bounded batches.
+ */
 export function pruneHistory(deps: {
   db: Database;
   now: () => Date;
@@ -16,6 +22,11 @@ export function pruneHistory(deps: {
     for (let pruned = BATCH; pruned === BATCH; changes += pruned) {
       pruned = await changeRepo.pruneBefore(deps.db, before, BATCH);
     }
-    return { changes, before: before.toISOString() };
+    const logBefore = new Date(deps.now().getTime() - DELIVERY_LOG_RETENTION_MS);
+    let deliveries = 0;
+    for (let pruned = BATCH; pruned === BATCH; deliveries += pruned) {
+      pruned = await deliveryRepo.pruneBefore(deps.db, logBefore, BATCH);
+    }
+    return { changes, deliveries, before: before.toISOString() };
   };
 }

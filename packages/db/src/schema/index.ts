@@ -1,3 +1,4 @@
+export * from './app-webhooks.ts';
 export * from './changes.ts';
 export * from './connections.ts';
 export * from './event-inbox.ts';

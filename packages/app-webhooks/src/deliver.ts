@@ -1,0 +1,246 @@
+// One delivery of a change to an app webhook endpoint (the `deliver-webhook` job): signs it per
+// Standard Webhooks with the endpoint's secret (and, during a rotation, the previous one), POSTs
+// it, logs the attempt, and keeps the endpoint's health: `failing` from its first failed attempt,
+// `disabled` at a failure 24 h or more after that, `active` again at any 2xx.
+import type { Sealer } from '@calhook/crypto';
+import {
+  type Database,
+  deliveryRepo,
+  endpointRepo,
+  type NewDelivery,
+  type WebhookEndpointRow,
+} from '@calhook/db';
+import type { Logger } from '@calhook/observability';
+import type { JobPayload } from '@calhook/queue';
+import type { EndpointClient } from './endpoint-client.ts';
+import type { AppWebhookObserver } from './observer.ts';
+import { webhookHeaders } from './signature.ts';
+
+/** How long an endpoint fails before it is disabled (API.md: at least 24 h of retries). */
+export const DISABLE_AFTER_MS = 24 * 3_600_000;
+/**
+ * How long an endpoint read is reused by this process. A deleted, disabled or rotated endpoint
+ * is seen by deliveries at most this late (the dispatcher reads endpoints afresh every pass).
+ */
+const ENDPOINT_CACHE_MS = 1_000;
+/** How long a delivery waits for its endpoint's share before going back to the queue. */
+const SHARE_WAIT_MS = 250;
+
+/** A failed attempt the queue retries on the endpoint's back-off. */
+export class DeliveryFailedError extends Error {
+  override name = 'DeliveryFailedError';
+}
+
+/**
+ * This process already has as many deliveries to the endpoint in flight as one endpoint may
+ * hold: the job waits `delayMs` without spending an attempt, and the worker's other slots stay
+ * free for other endpoints.
+ */
+export class EndpointBusyError extends Error {
+  override name = 'EndpointBusyError';
+  readonly delayMs: number;
+  constructor(delayMs: number) {
+    super('endpoint has its share of deliveries in flight');
+    this.delayMs = delayMs;
+  }
+}
+
+export interface DeliveryDeps {
+  db: Database;
+  sealer: Sealer;
+  client: EndpointClient;
+  now: () => Date;
+  observer?: AppWebhookObserver | undefined;
+  /** Deliveries one process holds in flight to one endpoint; 32 by default. */
+  maxInFlightPerEndpoint?: number;
+  disableAfterMs?: number;
+}
+
+export type DeliveryResult =
+  | { delivered: true; status: number }
+  | { delivered: false; skipped: 'endpoint_deleted' | 'endpoint_disabled' }
+  | { delivered: false; disabled: true };
+
+interface Signing {
+  endpoint: WebhookEndpointRow;
+  current: string;
+  previous: string | null;
+}
+
+/** The secrets that sign at `now`: the current one and, until it expires, the one it replaced. */
+function secretsAt(signing: Signing, now: Date): string[] {
+  const expires = signing.endpoint.previousSecretExpiresAt;
+  return signing.previous && expires && expires.getTime() > now.getTime()
+    ? [signing.current, signing.previous]
+    : [signing.current];
+}
+
+/**
+ * Per-endpoint shares of this process's delivery slots: a delivery waits briefly for one of its
+ * endpoint's `limit` places, and gives up (back to the queue) rather than hold a worker slot.
+ */
+function createShares(limit: number) {
+  const held = new Map<string, number>();
+  const waiting = new Map<string, (() => void)[]>();
+  return {
+    async acquire(key: string): Promise<boolean> {
+      const count = held.get(key) ?? 0;
+      if (count < limit) {
+        held.set(key, count + 1);
+        return true;
+      }
+      return new Promise<boolean>((resolve) => {
+        const queue = waiting.get(key) ?? [];
+        waiting.set(key, queue);
+        const granted = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          const at = queue.indexOf(granted);
+          if (at >= 0) queue.splice(at, 1);
+          resolve(false);
+        }, SHARE_WAIT_MS);
+        queue.push(granted);
+      });
+    },
+    release(key: string): void {
+      const next = waiting.get(key)?.shift();
+      // Handed straight to a waiter: the count stays.
+      if (next) {
+        next();
+        return;
+      }
+      const count = (held.get(key) ?? 1) - 1;
+      if (count <= 0) {
+        held.delete(key);
+        waiting.delete(key);
+      } else held.set(key, count);
+    },
+  };
+}
+
+/**
+ * Writes delivery log rows in groups: every attempt finishing while a write is in flight goes
+ * into the next one, and each attempt's job completes only once its row is written.
+ */
+function createLogWriter(db: Database) {
+  let pending: { rows: NewDelivery[]; written: Promise<void> } | null = null;
+  let inFlight: Promise<void> = Promise.resolve();
+  return (row: NewDelivery): Promise<void> => {
+    if (!pending) {
+      const batch: { rows: NewDelivery[]; written: Promise<void> } = {
+        rows: [],
+        written: Promise.resolve(),
+      };
+      batch.written = inFlight.then(() => {
+        if (pending === batch) pending = null;
+        return deliveryRepo.record(db, batch.rows);
+      });
+      inFlight = batch.written.catch(() => {});
+      pending = batch;
+    }
+    pending.rows.push(row);
+    return pending.written;
+  };
+}
+
+export function createDeliverer(deps: DeliveryDeps) {
+  const shares = createShares(deps.maxInFlightPerEndpoint ?? 32);
+  const disableAfterMs = deps.disableAfterMs ?? DISABLE_AFTER_MS;
+  const writeLog = createLogWriter(deps.db);
+  const cache = new Map<string, { at: number; signing: Promise<Signing | null> }>();
+
+  function signingOf(endpointId: string): Promise<Signing | null> {
+    const cached = cache.get(endpointId);
+    if (cached && Date.now() - cached.at < ENDPOINT_CACHE_MS) return cached.signing;
+    const signing = endpointRepo.findById(deps.db, endpointId).then((endpoint) => {
+      if (!endpoint) return null;
+      const context = { purpose: 'endpoint_secret', id: endpoint.id } as const;
+      return {
+        endpoint,
+        current: deps.sealer.open(endpoint.secretEnc, context),
+        previous: endpoint.previousSecretEnc
+          ? deps.sealer.open(endpoint.previousSecretEnc, context)
+          : null,
+      };
+    });
+    cache.set(endpointId, { at: Date.now(), signing });
+    signing.catch(() => cache.delete(endpointId));
+    if (cache.size > 10_000) cache.clear();
+    return signing;
+  }
+
+  return async function deliver(
+    payload: JobPayload<'deliver-webhook'>,
+    attempt: number,
+    log: Logger,
+  ): Promise<DeliveryResult> {
+    const { endpointId, change } = payload;
+    const signing = await signingOf(endpointId);
+    if (!signing) return { delivered: false, skipped: 'endpoint_deleted' };
+    if (signing.endpoint.status === 'disabled') {
+      return { delivered: false, skipped: 'endpoint_disabled' };
+    }
+    if (!(await shares.acquire(endpointId))) {
+      throw new EndpointBusyError(250 + Math.floor(Math.random() * 750));
+    }
+    try {
+      const now = deps.now();
+      const body = JSON.stringify(change);
+      const headers = webhookHeaders(
+        { id: change.id, timestamp: Math.floor(now.getTime() / 1000), body },
+        secretsAt(signing, now),
+      );
+      const result = await deps.client.post(signing.endpoint.url, headers, body);
+      await writeLog({
+        endpointId,
+        changeId: change.id,
+        attempt,
+        status: result.status,
+        error: result.error,
+        at: now,
+        durationMs: result.durationMs,
+      });
+      if (result.outcome === 'success') {
+        const lag = Math.max(0, (Date.now() - Date.parse(change.occurredAt)) / 1000);
+        deps.observer?.delivered('success', lag);
+        if (signing.endpoint.status === 'failing') {
+          await endpointRepo.recordSuccess(deps.db, endpointId);
+          cache.delete(endpointId);
+        }
+        return { delivered: true, status: result.status ?? 200 };
+      }
+      deps.observer?.delivered(result.outcome);
+      log.warn(
+        {
+          endpointId,
+          changeId: change.id,
+          status: result.status,
+          outcome: result.outcome,
+          reason: result.error,
+        },
+        'app webhook delivery failed',
+      );
+      const health = await endpointRepo.recordFailure(
+        deps.db,
+        endpointId,
+        deps.now(),
+        disableAfterMs,
+      );
+      // Its status changed (or will be read as such): the next delivery reads it afresh.
+      cache.delete(endpointId);
+      if (!health) return { delivered: false, skipped: 'endpoint_disabled' };
+      if (health.disabledNow) {
+        deps.observer?.endpointDisabled();
+        log.error({ endpointId }, 'app webhook endpoint disabled after failing for 24 h');
+        return { delivered: false, disabled: true };
+      }
+      throw new DeliveryFailedError(result.error ?? 'delivery failed');
+    } finally {
+      shares.release(endpointId);
+    }
+  };
+}
+
+export type Deliverer = ReturnType<typeof createDeliverer>;
