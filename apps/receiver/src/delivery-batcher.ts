@@ -237,20 +237,24 @@ export function createDeliveryBatcher(options: DeliveryBatcherOptions): Delivery
         const fresh = batch.filter((entry, i) => !seen[i] && !entry.settled);
         if (fresh.length > 0) {
           // Types check the payload; the worker validates it against the catalog again.
-          // The job continues the first delivery's trace and links the others'.
-          await withTraceContext(fresh[0]?.trace, () =>
-            inSpan(
-              'enqueue deliveries',
-              {
-                attributes: { 'calhook.batch.size': fresh.length },
-                linkTo: fresh.slice(1).map((entry) => entry.trace),
-              },
-              () =>
-                options.queues.enqueue('ingest-deliveries', {
-                  deliveries: fresh.map((entry) => entry.delivery),
-                }),
-            ),
-          );
+          const enqueue = () =>
+            options.queues.enqueue('ingest-deliveries', {
+              deliveries: fresh.map((entry) => entry.delivery),
+            });
+          const trace = fresh[0]?.trace;
+          // Traced, the job continues the first delivery's trace and links the others'.
+          await (trace
+            ? withTraceContext(trace, () =>
+                inSpan(
+                  'enqueue deliveries',
+                  {
+                    attributes: { 'calhook.batch.size': fresh.length },
+                    linkTo: fresh.slice(1).map((entry) => entry.trace),
+                  },
+                  enqueue,
+                ),
+              )
+            : enqueue());
           remember(fresh.map((entry) => entry.id));
         }
         for (const [i, entry] of batch.entries()) settle(entry, seen[i] ? 'duplicate' : 'queued');

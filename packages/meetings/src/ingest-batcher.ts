@@ -71,17 +71,21 @@ export function createIngestBatcher(
     while (inFlight < maxInFlight && waiting.length > 0) {
       const batch = waiting.splice(0, maxBatch);
       inFlight += 1;
-      // A batch continues the trace of its first job and links the others' traces.
-      const traced = () =>
-        inSpan(
-          'ingest batch',
-          {
-            attributes: { 'calhook.batch.size': batch.length },
-            linkTo: batch.slice(1).map((p) => p.trace),
-          },
-          () => run(batch),
-        );
-      void withTraceContext(batch[0]?.trace, traced).finally(() => {
+      // Traced, a batch continues the trace of its first job and links the others'.
+      const trace = batch[0]?.trace;
+      const done = trace
+        ? withTraceContext(trace, () =>
+            inSpan(
+              'ingest batch',
+              {
+                attributes: { 'calhook.batch.size': batch.length },
+                linkTo: batch.slice(1).map((p) => p.trace),
+              },
+              () => run(batch),
+            ),
+          )
+        : run(batch);
+      void done.finally(() => {
         inFlight -= 1;
         schedule();
       });

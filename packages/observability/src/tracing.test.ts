@@ -12,6 +12,8 @@ import {
   withTraceContext,
 } from './tracing.ts';
 
+const everyTrace = { name: 'parentbased_always_on', ratio: 1 };
+
 describe('tracingSettings', () => {
   it('is off with no OTEL_* variable, or with only a service name', () => {
     expect(tracingSettings({})).toBeNull();
@@ -20,24 +22,33 @@ describe('tracingSettings', () => {
 
   it('sends OTLP when an endpoint is given, unless the exporter is none or the SDK disabled', () => {
     const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
-    expect(tracingSettings(endpoint)).toEqual({ exporters: ['otlp'] });
+    expect(tracingSettings(endpoint)).toEqual({ exporters: ['otlp'], sampler: everyTrace });
     expect(
       tracingSettings({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/v1/traces' }),
-    ).toEqual({ exporters: ['otlp'] });
+    ).toEqual({ exporters: ['otlp'], sampler: everyTrace });
     expect(tracingSettings({ ...endpoint, OTEL_TRACES_EXPORTER: 'none' })).toBeNull();
     expect(tracingSettings({ ...endpoint, OTEL_SDK_DISABLED: 'true' })).toBeNull();
-    expect(tracingSettings({ ...endpoint, OTEL_SDK_DISABLED: 'false' })).toEqual({
-      exporters: ['otlp'],
-    });
+    expect(tracingSettings({ ...endpoint, OTEL_SDK_DISABLED: 'false' })?.exporters).toEqual([
+      'otlp',
+    ]);
   });
 
   it('takes the exporters OTEL_TRACES_EXPORTER names', () => {
-    expect(tracingSettings({ OTEL_TRACES_EXPORTER: 'console' })).toEqual({
-      exporters: ['console'],
-    });
-    expect(tracingSettings({ OTEL_TRACES_EXPORTER: 'otlp, console' })).toEqual({
-      exporters: ['otlp', 'console'],
-    });
+    expect(tracingSettings({ OTEL_TRACES_EXPORTER: 'console' })?.exporters).toEqual(['console']);
+    expect(tracingSettings({ OTEL_TRACES_EXPORTER: 'otlp, console' })?.exporters).toEqual([
+      'otlp',
+      'console',
+    ]);
+  });
+
+  it('takes the sampler and its ratio', () => {
+    expect(
+      tracingSettings({
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.05',
+      })?.sampler,
+    ).toEqual({ name: 'parentbased_traceidratio', ratio: 0.05 });
   });
 
   it('names every bad value in one error', () => {
@@ -46,9 +57,11 @@ describe('tracingSettings', () => {
         OTEL_SDK_DISABLED: 'yes',
         OTEL_TRACES_EXPORTER: 'zipkin,otlp',
         OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_TRACES_SAMPLER: 'traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '5',
       });
     expect(bad).toThrow(TracingSettingsError);
-    expect(bad).toThrow(/OTEL_SDK_DISABLED[\s\S]*"zipkin"[\s\S]*"grpc"/);
+    expect(bad).toThrow(/OTEL_SDK_DISABLED[\s\S]*"zipkin"[\s\S]*"grpc"[\s\S]*SAMPLER_ARG[^\n]*"5"/);
   });
 });
 

@@ -13,7 +13,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { Sampler, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { withheldError } from './serialize-error.ts';
 
 /** The instrumentation scope of every span calhook starts itself. */
@@ -23,8 +23,21 @@ export const TRACER_NAME = 'calhook';
 const EXPORTERS = ['otlp', 'console'] as const;
 type ExporterName = (typeof EXPORTERS)[number];
 
+/** The samplers OTEL_TRACES_SAMPLER may name (the spec's, without the vendor ones). */
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+type SamplerName = (typeof SAMPLERS)[number];
+
 export interface TracingSettings {
   exporters: ExporterName[];
+  /** Which traces are kept; `ratio` is OTEL_TRACES_SAMPLER_ARG for the ratio samplers. */
+  sampler: { name: SamplerName; ratio: number };
 }
 
 export class TracingSettingsError extends Error {
@@ -75,11 +88,23 @@ export function tracingSettings(env: Env): TracingSettings | null {
       );
     }
   }
+  const samplerName =
+    (env.OTEL_TRACES_SAMPLER ?? '').trim().toLowerCase() || 'parentbased_always_on';
+  if (!(SAMPLERS as readonly string[]).includes(samplerName)) {
+    problems.push(
+      `OTEL_TRACES_SAMPLER must be one of ${SAMPLERS.join(', ')}, not "${samplerName}"`,
+    );
+  }
+  const ratioText = env.OTEL_TRACES_SAMPLER_ARG;
+  const ratio = set(ratioText) ? Number(ratioText) : 1;
+  if (samplerName.endsWith('traceidratio') && !(ratio >= 0 && ratio <= 1)) {
+    problems.push(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, not "${ratioText}"`);
+  }
   if (problems.length > 0) {
     throw new TracingSettingsError(`invalid OpenTelemetry settings:\n  ${problems.join('\n  ')}`);
   }
   if (disabled === 'true' || exporters.length === 0) return null;
-  return { exporters };
+  return { exporters, sampler: { name: samplerName as SamplerName, ratio } };
 }
 
 export interface Tracing {
@@ -146,7 +171,9 @@ export async function startTracing(env: Env, options: StartTracingOptions): Prom
   const detected = resources.detectResources({
     detectors: [resources.envDetector, resources.serviceNameEnvDetector],
   });
+  const sampler = samplerOf(sdk, settings?.sampler ?? { name: 'always_on', ratio: 1 });
   const provider = new sdk.TracerProvider({
+    sampler,
     resource: resources
       .defaultResource()
       .merge(resources.resourceFromAttributes({ 'service.name': options.serviceName }))
@@ -169,6 +196,18 @@ export async function startTracing(env: Env, options: StartTracingOptions): Prom
       context.disable();
     },
   };
+}
+
+function samplerOf(
+  sdk: typeof import('@opentelemetry/sdk-trace'),
+  { name, ratio }: TracingSettings['sampler'],
+): Sampler {
+  const root = name.endsWith('always_off')
+    ? new sdk.AlwaysOffSampler()
+    : name.endsWith('traceidratio')
+      ? new sdk.TraceIdRatioBasedSampler(ratio)
+      : new sdk.AlwaysOnSampler();
+  return name.startsWith('parentbased_') ? new sdk.ParentBasedSampler({ root }) : root;
 }
 
 /** `startTracing`, or the settings' error on stderr and exit 1 (entry points, like config). */
