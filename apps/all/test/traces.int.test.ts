@@ -1,6 +1,7 @@
 // Proves that one signed delivery is one trace: the receiver's request span is its root, the
 // job BullMQ carries is its child, and the worker's run of that job, the ingest batch and its
-// Postgres transaction descend from it, across real Redis and Postgres with the real roles.
+// Postgres transaction descend from it, across real Redis (also a Cluster) and Postgres with
+// the real roles and a sharded event queue.
 // Calendly calls (here the connect, against the simulator) are spans of their own.
 
 import { startTracing, type Tracing } from '@calhook/observability';
@@ -18,7 +19,8 @@ let h: Harness;
 beforeAll(async () => {
   // Started before the roles are built, as the entry points do.
   tracing = await startTracing({}, { serviceName: 'calhook-test', exporter: spans });
-  h = await startHarness();
+  // Two shards: the delivery goes through a shard's queue and worker, as a scaled setup runs.
+  h = await startHarness({ env: { QUEUE_SHARDS: '2' } });
 });
 
 afterAll(async () => {
