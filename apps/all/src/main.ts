@@ -34,7 +34,11 @@ onShutdown(logger, async () => {
 
 // Before anything queues jobs: off (nothing loaded) unless OTEL_* variables ask for traces.
 // Stopped last, so the spans of the shutdown itself are sent.
-const tracing = await startTracingOrExit(process.env, { serviceName: 'calhook' });
+const tracing = await startTracingOrExit(process.env, {
+  serviceName: 'calhook',
+  onExportError: (error, suppressed) =>
+    logger.warn({ err: error, suppressed }, 'could not export traces'),
+});
 stops.push(() => tracing.shutdown());
 
 const services = await startDevServices(configured, process.env, logger);

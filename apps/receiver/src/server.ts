@@ -7,7 +7,11 @@ const config = loadConfigOrExit(process.env, ['receiver']);
 const logger = createLogger({ ...config.log, name: 'calhook-receiver' });
 guardProcess(logger);
 // Before anything queues jobs: off (nothing loaded) unless OTEL_* variables ask for traces.
-const tracing = await startTracingOrExit(process.env, { serviceName: 'calhook-receiver' });
+const tracing = await startTracingOrExit(process.env, {
+  serviceName: 'calhook-receiver',
+  onExportError: (error, suppressed) =>
+    logger.warn({ err: error, suppressed }, 'could not export traces'),
+});
 const receiver = await startReceiver(config, logger);
 logger.info({ url: receiver.url }, 'receiver listening');
 onShutdown(logger, async () => {

@@ -7,7 +7,11 @@ const config = loadConfigOrExit(process.env, ['worker']);
 const logger = createLogger({ ...config.log, name: 'calhook-worker' });
 guardProcess(logger);
 // Before anything queues jobs: off (nothing loaded) unless OTEL_* variables ask for traces.
-const tracing = await startTracingOrExit(process.env, { serviceName: 'calhook-worker' });
+const tracing = await startTracingOrExit(process.env, {
+  serviceName: 'calhook-worker',
+  onExportError: (error, suppressed) =>
+    logger.warn({ err: error, suppressed }, 'could not export traces'),
+});
 const worker = await startWorker(config, logger);
 logger.info({ prefix: config.queuePrefix }, 'worker running');
 onShutdown(logger, async () => {

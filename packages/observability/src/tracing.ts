@@ -124,6 +124,27 @@ export interface StartTracingOptions {
    * an in-memory exporter).
    */
   exporter?: SpanExporter;
+  /**
+   * Told when spans could not be exported (the collector is down or refuses them), at most
+   * once a minute; tracing never fails the work it traces.
+   */
+  onExportError?: (error: unknown, suppressed: number) => void;
+}
+
+/** An error reporter that speaks at most once a minute, counting what it kept quiet. */
+function throttled(report: ((error: unknown, suppressed: number) => void) | undefined) {
+  let last = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (error: unknown) => {
+    const now = performance.now();
+    if (now - last < 60_000) {
+      suppressed += 1;
+      return;
+    }
+    last = now;
+    report?.(error, suppressed);
+    suppressed = 0;
+  };
 }
 
 let active = false;
@@ -180,6 +201,8 @@ export async function startTracing(env: Env, options: StartTracingOptions): Prom
       .merge(detected),
     spanProcessors: processors,
   });
+  const exportFailed = throttled(options.onExportError);
+  core.setGlobalErrorHandler(exportFailed);
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
@@ -187,10 +210,10 @@ export async function startTracing(env: Env, options: StartTracingOptions): Prom
   active = true;
   return {
     enabled: true,
-    forceFlush: () => provider.forceFlush(),
+    forceFlush: () => provider.forceFlush().catch(exportFailed),
     async shutdown() {
       active = false;
-      await provider.shutdown();
+      await provider.shutdown().catch(exportFailed);
       trace.disable();
       propagation.disable();
       context.disable();
