@@ -2,7 +2,8 @@
 // job BullMQ carries is its child, and the worker's run of that job, the ingest batch and its
 // Postgres transaction descend from it, across real Redis (also a Cluster) and Postgres with
 // the real roles and a sharded event queue.
-// Calendly calls (here the connect, against the simulator) are spans of their own.
+// Calendly calls (here the connect's, against the simulator) are client spans of the trace of
+// the api request that made them.
 
 import { startTracing, type Tracing } from '@calhook/observability';
 import { eventually } from '@calhook/testing';
@@ -47,7 +48,12 @@ function ancestry(span: ReadableSpan, all: ReadableSpan[]): ReadableSpan[] {
 describe('traces', () => {
   it('follows one delivery from the receiver through the queue into the worker and Postgres', async () => {
     const { user } = await h.connectNewUser();
-    const calendly = spans.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+    // The connect's Calendly calls are client spans in the trace of the api's request.
+    const connect = spans.getFinishedSpans().find((s) => s.name === 'PUT /v1/connections/:userId');
+    expect(connect?.kind).toBe(SpanKind.SERVER);
+    const calendly = spans
+      .getFinishedSpans()
+      .filter((s) => s.kind === SpanKind.CLIENT && connect && traceOf(s) === traceOf(connect));
     expect(calendly.map((s) => s.attributes['url.path'])).toContain('/users/me');
 
     await h.sim.control.book(user.uri, { inviteeEmail: 'traced@example.com' });

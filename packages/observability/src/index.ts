@@ -17,6 +17,7 @@ export { REDACTED, type RedactOptions, redactText, redactValue } from './redact.
 export { logRequests, type RequestLogOptions, requestIdFor, serverOptions } from './request-log.ts';
 export { serializeError, withheldError } from './serialize-error.ts';
 export { guardProcess, isLostConnection, onShutdown } from './shutdown.ts';
+export { traceRequests } from './trace-requests.ts';
 export {
   currentTraceContext,
   inSpan,

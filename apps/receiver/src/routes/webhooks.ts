@@ -1,11 +1,11 @@
-import { inSpan, type Metrics, tracingActive } from '@calhook/observability';
+import type { Metrics } from '@calhook/observability';
 import {
   deliveryContentHash,
   HOOK_ROUTE,
   type HookKeyResolver,
   verifySignature,
 } from '@calhook/webhooks';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DeliveryBatcher } from '../delivery-batcher.ts';
 
 export interface WebhookRouteOptions {
@@ -64,8 +64,7 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
   // Accepted deliveries are the bulk of the traffic: their request lines are written at debug
   // and counted once a minute at info (see logRequests); every refusal keeps its own line.
   const routeOptions = { config: { successLogLevel: 'debug' as const } };
-  type HookRequest = FastifyRequest<{ Params: { hookId: string } }>;
-  const receive = async (request: HookRequest, reply: FastifyReply) => {
+  app.post<{ Params: { hookId: string } }>(HOOK_ROUTE, routeOptions, async (request, reply) => {
     const rawBody = request.body;
     if (!Buffer.isBuffer(rawBody)) {
       return reply.code(415).send({ error: 'unsupported_media_type' });
@@ -121,28 +120,5 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (
         .send({ error: 'unavailable' });
     }
     return reply.code(200).send({ status: 'accepted' });
-  };
-
-  // The request's span is the root of the delivery's trace: the job added for it, and the
-  // worker's run of that job, are its descendants. Without tracing the handler runs bare.
-  const spanName = `POST ${HOOK_ROUTE}`;
-  const traced = (request: HookRequest, reply: FastifyReply) =>
-    inSpan(
-      spanName,
-      {
-        kind: 'server',
-        attributes: { 'http.request.method': 'POST', 'http.route': HOOK_ROUTE },
-      },
-      async (span) => {
-        const answered = await receive(request, reply);
-        span.setAttributes({ 'http.response.status_code': reply.statusCode });
-        if (reply.statusCode >= 500) span.fail(`answered ${reply.statusCode}`);
-        return answered;
-      },
-    );
-  app.post<{ Params: { hookId: string } }>(
-    HOOK_ROUTE,
-    routeOptions,
-    tracingActive() ? traced : receive,
-  );
+  });
 };
