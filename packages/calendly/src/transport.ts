@@ -150,7 +150,7 @@ export function createTransport(options: TransportOptions): Transport {
     });
   }
 
-  async function send(request: HttpRequest, logPath: string, span: SpanHandle) {
+  async function sendWithRetries(request: HttpRequest, logPath: string, span: SpanHandle) {
     for (let retriesDone = 0; ; retriesDone++) {
       let error: CalendlyError;
       span.setAttributes({ 'calhook.calendly.attempts': retriesDone + 1 });
@@ -203,7 +203,7 @@ export function createTransport(options: TransportOptions): Transport {
             'calhook.calendly.endpoint': request.endpoint,
           },
         },
-        (span) => send(request, logPath, span),
+        (span) => sendWithRetries(request, logPath, span),
       );
     },
   };
