@@ -274,15 +274,18 @@ const KINDS = { internal: SpanKind.INTERNAL, server: SpanKind.SERVER, client: Sp
 
 /** What a span may set on itself while it runs; nothing is recorded while tracing is off. */
 export interface SpanHandle {
+  /** False while tracing is off: skip building attributes nobody records. */
+  readonly recording: boolean;
   setAttributes(attributes: Attributes): void;
   /** Marks the span failed with a short reason (no request data: spans leave the process). */
   fail(reason: string): void;
 }
 
-const noSpan: SpanHandle = { setAttributes: () => {}, fail: () => {} };
+const noSpan: SpanHandle = { recording: false, setAttributes: () => {}, fail: () => {} };
 
 function handleOf(span: Span): SpanHandle {
   return {
+    recording: span.isRecording(),
     setAttributes: (attributes) => span.setAttributes(attributes),
     fail: (reason) => span.setStatus({ code: SpanStatusCode.ERROR, message: reason }),
   };
