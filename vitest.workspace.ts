@@ -16,6 +16,7 @@ const onCluster = [
   'apps/receiver/test/receiver.int.test.ts',
   'apps/all/test/pipeline.int.test.ts',
   'apps/all/test/metrics.int.test.ts',
+  'apps/all/test/traces.int.test.ts',
   'apps/all/test/reconcile-requests.int.test.ts',
   'apps/api/test/operator-surface.int.test.ts',
   'apps/api/test/admin-writes.int.test.ts',

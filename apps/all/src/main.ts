@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { startApi } from '@calhook/api-app';
 import { loadConfigOrExit } from '@calhook/config';
 import { migrateDatabase } from '@calhook/db';
-import { createLogger, guardProcess, onShutdown } from '@calhook/observability';
+import { createLogger, guardProcess, onShutdown, startTracingOrExit } from '@calhook/observability';
 import { startReceiver } from '@calhook/receiver-app';
 import { startWorker } from '@calhook/worker-app';
 import { ensureDevSecrets } from './dev-env.ts';
@@ -31,6 +31,15 @@ const stops: (() => Promise<void>)[] = [];
 onShutdown(logger, async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });
+
+// Before anything queues jobs: off (nothing loaded) unless OTEL_* variables ask for traces.
+// Stopped last, so the spans of the shutdown itself are sent.
+const tracing = await startTracingOrExit(process.env, {
+  serviceName: 'calhook',
+  onExportError: (error, suppressed) =>
+    logger.warn({ err: error, suppressed }, 'could not export traces'),
+});
+stops.push(() => tracing.shutdown());
 
 const services = await startDevServices(configured, process.env, logger);
 stops.push(services.stop);

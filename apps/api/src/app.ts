@@ -7,6 +7,7 @@ import {
   type Metrics,
   metricsRoute,
   serverOptions,
+  traceRequests,
 } from '@calhook/observability';
 import type { Queue } from 'bullmq';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -50,6 +51,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     ...serverOptions,
     loggerInstance: deps.logger,
   }).withTypeProvider<ZodTypeProvider>();
+  traceRequests(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   logRequests(app);

@@ -3,7 +3,7 @@ import type { Config } from '@calhook/config';
 import { buildConnectionServices } from '@calhook/connections';
 import { createSealer } from '@calhook/crypto';
 import { createDatabase } from '@calhook/db';
-import { createMetrics, type Logger, type Metrics } from '@calhook/observability';
+import { createMetrics, type Logger, type Metrics, tracingActive } from '@calhook/observability';
 import { createProducerRedis, createQueues } from '@calhook/queue';
 import type { FastifyInstance } from 'fastify';
 import { buildApiApp } from './app.ts';
@@ -23,7 +23,10 @@ export async function startApi(
   const database = createDatabase(config.databaseUrl, { max: 10, applicationName: 'calhook-api' });
   const redis = createProducerRedis(config.redis);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-  const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
+  const queues = createQueues(redis, config.queuePrefix, {
+    shards: config.queueShards,
+    tracing: tracingActive(),
+  });
   const log = logger.child({ role: 'api' });
   const metrics = options.metrics ?? createMetrics();
   const services = buildConnectionServices({

@@ -5,6 +5,7 @@ import {
   type Metrics,
   metricsRoute,
   serverOptions,
+  traceRequests,
 } from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import type { HookKeyResolver } from '@calhook/webhooks';
@@ -33,6 +34,8 @@ export interface ReceiverDeps {
 /** Builds the receiver; `server.ts` only listens and shuts down. Tests call this with real deps. */
 export function buildReceiverApp(deps: ReceiverDeps): FastifyInstance {
   const app = Fastify({ ...serverOptions, loggerInstance: deps.logger });
+  // The request's span is the root of a delivery's trace (nothing is added while tracing is off).
+  traceRequests(app);
   logRequests(app);
 
   app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {

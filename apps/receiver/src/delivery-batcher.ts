@@ -10,6 +10,12 @@
 // With QUEUE_SHARDS > 1 each shard is a lane of its own (its own batches, add in flight and
 // recent-deliveries set, in its queue's Cluster slot): a shard whose master is failing over
 // holds up only its own deliveries.
+import {
+  currentTraceContext,
+  inSpan,
+  type TraceContext,
+  withTraceContext,
+} from '@calhook/observability';
 import type { QueuedDelivery, Queues } from '@calhook/queue';
 import type { Queue } from 'bullmq';
 
@@ -74,6 +80,8 @@ interface Pending {
   /** `performance.now()` after which the caller is told 503. */
   deadline: number;
   settled: boolean;
+  /** The request's trace: the job that carries the delivery continues it. */
+  trace: TraceContext | undefined;
 }
 
 /** How often waiting deliveries are checked against their deadline. */
@@ -229,9 +237,24 @@ export function createDeliveryBatcher(options: DeliveryBatcherOptions): Delivery
         const fresh = batch.filter((entry, i) => !seen[i] && !entry.settled);
         if (fresh.length > 0) {
           // Types check the payload; the worker validates it against the catalog again.
-          await options.queues.enqueue('ingest-deliveries', {
-            deliveries: fresh.map((entry) => entry.delivery),
-          });
+          const enqueue = () =>
+            options.queues.enqueue('ingest-deliveries', {
+              deliveries: fresh.map((entry) => entry.delivery),
+            });
+          const trace = fresh[0]?.trace;
+          // Traced, the job continues the first delivery's trace and links the others'.
+          await (trace
+            ? withTraceContext(trace, () =>
+                inSpan(
+                  'enqueue deliveries',
+                  {
+                    attributes: { 'calhook.batch.size': fresh.length },
+                    linkTo: fresh.slice(1).map((entry) => entry.trace),
+                  },
+                  enqueue,
+                ),
+              )
+            : enqueue());
           remember(fresh.map((entry) => entry.id));
         }
         for (const [i, entry] of batch.entries()) settle(entry, seen[i] ? 'duplicate' : 'queued');
@@ -266,6 +289,7 @@ export function createDeliveryBatcher(options: DeliveryBatcherOptions): Delivery
         reject,
         deadline: performance.now() + options.timeoutMs,
         settled: false,
+        trace: currentTraceContext(),
       };
       byId.set(id, entry);
       byDeadline.push(entry);

@@ -1,7 +1,7 @@
 import type { Config } from '@calhook/config';
 import { createSealer } from '@calhook/crypto';
 import { createDatabase } from '@calhook/db';
-import { createMetrics, type Logger, type Metrics } from '@calhook/observability';
+import { createMetrics, type Logger, type Metrics, tracingActive } from '@calhook/observability';
 import { createProducerRedis, createQueues } from '@calhook/queue';
 import { createHookIds, createHookKeyResolver } from '@calhook/webhooks';
 import type { FastifyInstance } from 'fastify';
@@ -25,7 +25,10 @@ export async function startReceiver(
   });
   const redis = createProducerRedis(config.redis);
   redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-  const queues = createQueues(redis, config.queuePrefix, { shards: config.queueShards });
+  const queues = createQueues(redis, config.queuePrefix, {
+    shards: config.queueShards,
+    tracing: tracingActive(),
+  });
   const hooks = createHookKeyResolver({
     db: database.db,
     sealer: createSealer(config.encryptionKeys),

@@ -7,7 +7,7 @@ import type { Config } from '@calhook/config';
 import { buildConnectionServices, type ConnectionServices } from '@calhook/connections';
 import { createSealer } from '@calhook/crypto';
 import type { Database } from '@calhook/db';
-import { type Logger, type Metrics, withheldError } from '@calhook/observability';
+import { type Logger, type Metrics, tracingActive, withheldError } from '@calhook/observability';
 import {
   createWorkers,
   type QueueName,
@@ -86,6 +86,7 @@ export function createWorkerPool(input: {
     // emails); Redis and Bull Board get the message without them.
     scrubError: withheldError,
     classify: classifyJobError,
+    tracing: tracingActive(),
     processors: buildProcessors({
       db,
       now: () => new Date(),

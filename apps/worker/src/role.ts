@@ -1,7 +1,7 @@
 import { startDispatcher } from '@calhook/app-webhooks';
 import { type Config, MAX_QUEUE_SHARDS } from '@calhook/config';
 import { createDatabase } from '@calhook/db';
-import { createMetrics, type Logger } from '@calhook/observability';
+import { createMetrics, type Logger, tracingActive } from '@calhook/observability';
 import {
   createProducerRedis,
   createQueues,
@@ -44,7 +44,10 @@ export async function startWorker(
   // Jobs that schedule other jobs (refresh, clean-up) add them through a producer connection.
   const producer = createProducerRedis(config.redis);
   producer.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  const queues = createQueues(producer, config.queuePrefix, { shards: config.queueShards });
+  const queues = createQueues(producer, config.queuePrefix, {
+    shards: config.queueShards,
+    tracing: tracingActive(),
+  });
   const metrics = createMetrics();
   const retiredShards = await retiredShardsOf(config);
   if (retiredShards.length > 0) {

@@ -4,6 +4,7 @@
 // starts resolving to a private address is refused at the next connection.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
+import { inSpan } from '@calhook/observability';
 import { Agent, request } from 'undici';
 import { hostOf, isForbiddenAddress } from './address-guard.ts';
 
@@ -106,36 +107,57 @@ export function createEndpointClient(
       ...(options.allowPrivate ? {} : { lookup: guardedLookup as never }),
     },
   });
-  return {
-    async post(url, headers, body) {
-      const started = performance.now();
-      const elapsed = () => Math.round(performance.now() - started);
-      try {
-        const target = new URL(url);
-        // An address literal connects without a lookup: checked here instead.
-        const host = hostOf(target);
-        if (!options.allowPrivate && isIP(host) !== 0 && isForbiddenAddress(host)) {
-          throw new ForbiddenAddressError('address not allowed');
-        }
-        const response = await request(target, {
-          method: 'POST',
-          dispatcher: agent,
-          headers: { 'content-type': 'application/json', ...headers },
-          body,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        // The answer's body means nothing to us: dropped without being read into memory.
-        await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
-        const ok = response.statusCode >= 200 && response.statusCode < 300;
-        return {
-          outcome: ok ? 'success' : 'http_error',
-          status: response.statusCode,
-          error: ok ? null : `answered ${response.statusCode}`,
-          durationMs: elapsed(),
-        };
-      } catch (error) {
-        return { ...describe(error), status: null, durationMs: elapsed() };
+  async function attempt(
+    url: string,
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<AttemptResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    try {
+      const target = new URL(url);
+      // An address literal connects without a lookup: checked here instead.
+      const host = hostOf(target);
+      if (!options.allowPrivate && isIP(host) !== 0 && isForbiddenAddress(host)) {
+        throw new ForbiddenAddressError('address not allowed');
       }
+      const response = await request(target, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      // The answer's body means nothing to us: dropped without being read into memory.
+      await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      const ok = response.statusCode >= 200 && response.statusCode < 300;
+      return {
+        outcome: ok ? 'success' : 'http_error',
+        status: response.statusCode,
+        error: ok ? null : `answered ${response.statusCode}`,
+        durationMs: elapsed(),
+      };
+    } catch (error) {
+      return { ...describe(error), status: null, durationMs: elapsed() };
+    }
+  }
+
+  return {
+    post(url, headers, body) {
+      // A client span in the trace of the job that delivers; the URL's path and query may
+      // carry the app's secrets, so only its host is recorded.
+      return inSpan('app webhook POST', { kind: 'client' }, async (span) => {
+        const result = await attempt(url, headers, body);
+        if (!span.recording) return result;
+        span.setAttributes({
+          'http.request.method': 'POST',
+          'calhook.webhook.outcome': result.outcome,
+          ...(URL.canParse(url) ? { 'server.address': new URL(url).hostname } : {}),
+          ...(result.status === null ? {} : { 'http.response.status_code': result.status }),
+        });
+        if (result.outcome !== 'success') span.fail(result.error ?? result.outcome);
+        return result;
+      });
     },
     close: () => agent.close(),
   };

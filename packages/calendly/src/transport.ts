@@ -1,5 +1,6 @@
 // Sends one logical request to Calendly over undici: maps the resource path onto the configured
 // base, retries what is safe to retry, classifies failures and logs each one without secrets.
+import { inSpan, type SpanHandle } from '@calhook/observability';
 import type { Dispatcher } from 'undici';
 import { CalendlyError, errorFromResponse, errorFromTransport } from './errors.ts';
 import { redactPath } from './redact.ts';
@@ -149,37 +150,61 @@ export function createTransport(options: TransportOptions): Transport {
     });
   }
 
-  return {
-    async send(request) {
-      const logPath = redactPath(request.path);
-      for (let retriesDone = 0; ; retriesDone++) {
-        let error: CalendlyError;
-        try {
-          return await attempt(request, logPath);
-        } catch (caught) {
-          // Anything else (a malformed base URL) is a bug, not a Calendly failure.
-          if (!(caught instanceof CalendlyError)) throw caught;
-          error = caught;
-        }
-        const decision = decideRetry(request.method, error, retriesDone, policy, random);
-        logger?.warn(
-          {
-            method: request.method,
-            path: logPath,
-            status: error.status,
-            kind: error.kind,
-            phase: error.phase,
-            errorCode: transportCode(error.cause),
-            // `body` was redacted when the error was built.
-            errorBody: error.body,
-            attempt: retriesDone + 1,
-            retryInMs: decision.retry ? decision.delayMs : undefined,
-          },
-          decision.retry ? 'Calendly request failed, retrying' : 'Calendly request failed',
-        );
-        if (!decision.retry) throw error;
-        await sleep(decision.delayMs);
+  async function sendWithRetries(request: HttpRequest, logPath: string, span: SpanHandle) {
+    for (let retriesDone = 0; ; retriesDone++) {
+      let error: CalendlyError;
+      span.setAttributes({ 'calhook.calendly.attempts': retriesDone + 1 });
+      try {
+        const response = await attempt(request, logPath);
+        span.setAttributes({ 'http.response.status_code': response.status });
+        return response;
+      } catch (caught) {
+        // Anything else (a malformed base URL) is a bug, not a Calendly failure.
+        if (!(caught instanceof CalendlyError)) throw caught;
+        error = caught;
       }
+      const decision = decideRetry(request.method, error, retriesDone, policy, random);
+      logger?.warn(
+        {
+          method: request.method,
+          path: logPath,
+          status: error.status,
+          kind: error.kind,
+          phase: error.phase,
+          errorCode: transportCode(error.cause),
+          // `body` was redacted when the error was built.
+          errorBody: error.body,
+          attempt: retriesDone + 1,
+          retryInMs: decision.retry ? decision.delayMs : undefined,
+        },
+        decision.retry ? 'Calendly request failed, retrying' : 'Calendly request failed',
+      );
+      if (!decision.retry) {
+        if (error.status !== undefined) {
+          span.setAttributes({ 'http.response.status_code': error.status });
+        }
+        throw error;
+      }
+      await sleep(decision.delayMs);
+    }
+  }
+
+  return {
+    send(request) {
+      const logPath = redactPath(request.path);
+      // One span per logical request, retries included; the path as logs show it.
+      return inSpan(
+        `Calendly ${request.method}`,
+        {
+          kind: 'client',
+          attributes: {
+            'http.request.method': request.method,
+            'url.path': logPath,
+            'calhook.calendly.endpoint': request.endpoint,
+          },
+        },
+        (span) => sendWithRetries(request, logPath, span),
+      );
     },
   };
 }

@@ -4,6 +4,12 @@
 // waiting for no timer.
 import type { Database } from '@calhook/db';
 import {
+  currentTraceContext,
+  inSpan,
+  type TraceContext,
+  withTraceContext,
+} from '@calhook/observability';
+import {
   type Delivery,
   type IngestDeps,
   type IngestResult,
@@ -37,6 +43,8 @@ export interface IngestBatcher {
 
 interface Pending {
   delivery: Delivery;
+  /** The job's trace, continued by the batch that carries the delivery. */
+  trace: TraceContext | undefined;
   resolve: (result: IngestResult) => void;
   reject: (error: unknown) => void;
 }
@@ -63,7 +71,21 @@ export function createIngestBatcher(
     while (inFlight < maxInFlight && waiting.length > 0) {
       const batch = waiting.splice(0, maxBatch);
       inFlight += 1;
-      void run(batch).finally(() => {
+      // Traced, a batch continues the trace of its first job and links the others'.
+      const trace = batch[0]?.trace;
+      const done = trace
+        ? withTraceContext(trace, () =>
+            inSpan(
+              'ingest batch',
+              {
+                attributes: { 'calhook.batch.size': batch.length },
+                linkTo: batch.slice(1).map((p) => p.trace),
+              },
+              () => run(batch),
+            ),
+          )
+        : run(batch);
+      void done.finally(() => {
         inFlight -= 1;
         schedule();
       });
@@ -117,7 +139,7 @@ export function createIngestBatcher(
   return {
     ingest(delivery) {
       return new Promise<IngestResult>((resolve, reject) => {
-        waiting.push({ delivery, resolve, reject });
+        waiting.push({ delivery, trace: currentTraceContext(), resolve, reject });
         schedule();
       });
     },

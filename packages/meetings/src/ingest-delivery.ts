@@ -12,6 +12,7 @@ import {
   webhookEnvelopeSchema,
 } from '@calhook/calendly';
 import { connectionRepo, type Executor } from '@calhook/db';
+import { inSpan } from '@calhook/observability';
 import { deliveryContentHash } from '@calhook/webhooks';
 import type { z } from 'zod';
 import { applyInviteeObservations } from './apply-invitee-observation.ts';
@@ -126,19 +127,21 @@ export async function ingestDeliveries(
   // Written on their own, before anything can fail: an acknowledged delivery is never lost,
   // and the row stays for replay even when processing crashes.
   try {
-    await inbox.insertNew(
-      db,
-      [...firstOf].map(([contentHash, index]) => {
-        const d = deliveries[index] as Delivery;
-        return {
-          contentHash,
-          hookId: d.hookId,
-          connectionId: d.connectionId,
-          // What Postgres can hold; the hash above is over the bytes as they came.
-          body: cleanText(d.body),
-          receivedAt: d.receivedAt,
-        };
-      }),
+    await inSpan('ingest inbox insert', { attributes: { 'db.system.name': 'postgresql' } }, () =>
+      inbox.insertNew(
+        db,
+        [...firstOf].map(([contentHash, index]) => {
+          const d = deliveries[index] as Delivery;
+          return {
+            contentHash,
+            hookId: d.hookId,
+            connectionId: d.connectionId,
+            // What Postgres can hold; the hash above is over the bytes as they came.
+            body: cleanText(d.body),
+            receivedAt: d.receivedAt,
+          };
+        }),
+      ),
     );
   } catch (error) {
     // In a batch the caller retries each delivery alone, and this answer goes to the one
@@ -149,6 +152,21 @@ export async function ingestDeliveries(
     throw error;
   }
 
+  return inSpan(
+    'ingest transaction',
+    { attributes: { 'db.system.name': 'postgresql', 'calhook.batch.size': deliveries.length } },
+    () => applyInTransaction(db, deliveries, hashes, firstOf, deps),
+  );
+}
+
+/** The transaction of `ingestDeliveries`, once the inbox rows exist. */
+async function applyInTransaction(
+  db: Executor,
+  deliveries: readonly Delivery[],
+  hashes: readonly string[],
+  firstOf: ReadonlyMap<string, number>,
+  deps: IngestDeps,
+): Promise<IngestResult[]> {
   return db.transaction(async (tx): Promise<IngestResult[]> => {
     const locked = await inbox.lockByHashes(tx, [...firstOf.keys()]);
     const inboxByHash = new Map(locked.map((row) => [row.contentHash, row]));

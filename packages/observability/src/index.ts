@@ -17,3 +17,21 @@ export { REDACTED, type RedactOptions, redactText, redactValue } from './redact.
 export { logRequests, type RequestLogOptions, requestIdFor, serverOptions } from './request-log.ts';
 export { serializeError, withheldError } from './serialize-error.ts';
 export { guardProcess, isLostConnection, onShutdown } from './shutdown.ts';
+export { traceRequests } from './trace-requests.ts';
+export {
+  currentTraceContext,
+  inSpan,
+  type SpanHandle,
+  type SpanOptions,
+  type StartTracingOptions,
+  startTracing,
+  startTracingOrExit,
+  TRACER_NAME,
+  type TraceContext,
+  type Tracing,
+  type TracingSettings,
+  TracingSettingsError,
+  tracingActive,
+  tracingSettings,
+  withTraceContext,
+} from './tracing.ts';

@@ -1,4 +1,5 @@
 import { type Job, Queue } from 'bullmq';
+import { BullMQOtel } from 'bullmq-otel';
 import {
   allQueueNames,
   catalogEntry,
@@ -28,6 +29,19 @@ export function queuePrefix(prefix: string, queueName: string, cluster: boolean)
 export interface QueuesOptions {
   /** QUEUE_SHARDS: how many BullMQ queues each sharded queue is split into (1 by default). */
   shards?: number;
+  /**
+   * Carry the adder's trace into each job (`tracingActive()` from @calhook/observability):
+   * every add gets a producer span and the worker's span continues that trace.
+   */
+  tracing?: boolean;
+}
+
+/**
+ * BullMQ's OpenTelemetry adapter, for queues and workers of a process that traces; nothing
+ * otherwise, so BullMQ skips its telemetry code altogether.
+ */
+export function queueTelemetry(tracing: boolean | undefined): { telemetry?: BullMQOtel } {
+  return tracing ? { telemetry: new BullMQOtel({ tracerName: 'calhook.bullmq' }) } : {};
 }
 
 export interface EnqueueOptions {
@@ -86,10 +100,11 @@ export function createQueues(
 ): Queues {
   const shards = options.shards ?? 1;
   const cluster = connection.isCluster;
+  const telemetry = queueTelemetry(options.tracing);
   const queues = new Map<string, Queue>(
     allQueueNames(shards).map((name) => [
       name,
-      new Queue(name, { connection, prefix: queuePrefix(prefix, name, cluster) }),
+      new Queue(name, { connection, prefix: queuePrefix(prefix, name, cluster), ...telemetry }),
     ]),
   );
   const byName = (name: string) => {

@@ -11,7 +11,7 @@ import {
   shardQueueName,
   shardQueueNamesOf,
 } from './catalog.ts';
-import { queuePrefix } from './queues.ts';
+import { queuePrefix, queueTelemetry } from './queues.ts';
 import type { RedisConnection } from './redis.ts';
 
 export interface JobContext {
@@ -95,6 +95,8 @@ export interface WorkersOptions {
    * failed reason (e.g. to withhold a failed query's parameters); unchanged by default.
    */
   scrubError?: (error: unknown) => unknown;
+  /** Continue each job's trace in a consumer span around its run (see `QueuesOptions`). */
+  tracing?: boolean;
 }
 
 export interface Workers {
@@ -179,6 +181,7 @@ export function createWorkers(options: WorkersOptions): Workers {
   const connections: RedisConnection[] = [];
   const shards = options.shards ?? 1;
   const processor = dispatch(options);
+  const telemetry = queueTelemetry(options.tracing);
   const workers = (options.queues ?? queueNames).flatMap((queue) => {
     const names = shardQueueNamesOf(queue, shards);
     if (names.length > 1) {
@@ -203,6 +206,7 @@ export function createWorkers(options: WorkersOptions): Workers {
             return strategy(attemptsMade);
           },
         },
+        ...telemetry,
       });
       worker.on('error', (error) =>
         options.logger.error({ err: error, queue: name }, 'worker error'),
