@@ -13,10 +13,10 @@ import type { Queue } from 'bullmq';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
-  serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { databaseCounts } from './database-counts.ts';
 import { type AdminCredentials, adminPlugin } from './plugins/admin.ts';
 import { bearerAuth } from './plugins/bearer-auth.ts';
@@ -45,6 +45,9 @@ export interface ApiDeps {
   metrics?: Metrics;
 }
 
+/** Logged when an answer does not match its documented schema. */
+export const ANSWER_OFF_SCHEMA = 'answer does not match its documented schema';
+
 /** Builds the api role; `server.ts` only listens and shuts down. Tests call this with real deps. */
 export function buildApiApp(deps: ApiDeps): FastifyInstance {
   const app = Fastify({
@@ -53,7 +56,23 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   }).withTypeProvider<ZodTypeProvider>();
   traceRequests(app);
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  // Each answer is checked against the schema the document shows for its status. A mismatch
+  // means the document is wrong: it is logged, and the answer still goes out as it is (an app
+  // gets its data, never a 500 for a documentation fault). Tests fail on that log line.
+  app.setSerializerCompiler(({ schema, method, url, httpStatus }) => {
+    const documented = schema as z.ZodType;
+    return (data) => {
+      const checked = z.safeEncode(documented, data);
+      if (!checked.success) {
+        const issues = checked.error.issues.map((issue) => ({
+          path: issue.path.join('.'),
+          message: issue.message,
+        }));
+        deps.logger.error({ method, url, status: httpStatus, issues }, ANSWER_OFF_SCHEMA);
+      }
+      return JSON.stringify(data);
+    };
+  });
   logRequests(app);
 
   // One error handler: client errors say what was wrong and where; 5xx hide internals.
