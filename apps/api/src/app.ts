@@ -45,6 +45,30 @@ export interface ApiDeps {
   metrics?: Metrics;
 }
 
+interface ValidationIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string | undefined;
+  params: Record<string, unknown>;
+}
+
+/**
+ * Where a request is wrong, as a dotted path. A body that fits none of a union's shapes (the
+ * connect body: a code, tokens, or nothing) is judged by the shape it comes closest to, the one
+ * with the fewest problems, so `{code, redirectUri: "x"}` names `redirectUri`, not the body.
+ */
+function closestProblem(issue: ValidationIssue): { path: string; message: string } {
+  const at = issue.instancePath.split('/').filter(Boolean);
+  const branches = issue.params.errors as { path: PropertyKey[]; message: string }[][] | undefined;
+  if (issue.keyword === 'invalid_union' && Array.isArray(branches) && branches.length > 0) {
+    const nearest = branches.reduce((a, b) => (b.length < a.length ? b : a))[0];
+    if (nearest) {
+      return { path: [...at, ...nearest.path.map(String)].join('.'), message: nearest.message };
+    }
+  }
+  return { path: at.join('.'), message: issue.message ?? 'invalid' };
+}
+
 /** Logged when an answer does not match its documented schema. */
 export const ANSWER_OFF_SCHEMA = 'answer does not match its documented schema';
 
@@ -79,11 +103,9 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
       const first = error.validation[0];
-      const path = first?.instancePath.replace(/^\//, '').replaceAll('/', '.') ?? '';
-      const field = [error.validationContext, path].filter(Boolean).join('.');
-      return reply
-        .code(400)
-        .send({ error: 'invalid_request', field, message: first?.message ?? 'invalid' });
+      const problem = first ? closestProblem(first) : { path: '', message: 'invalid' };
+      const field = [error.validationContext, problem.path].filter(Boolean).join('.');
+      return reply.code(400).send({ error: 'invalid_request', field, message: problem.message });
     }
     const status = (error as { statusCode?: number }).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
