@@ -25,6 +25,7 @@ import { changeRoutes } from './routes/changes.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { meetingRoutes } from './routes/meetings.ts';
 import { callbackRoute, oauthBackendRoutes } from './routes/oauth.ts';
+import { probeRoutes } from './routes/probes.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 
 export interface ApiDeps {
@@ -125,16 +126,8 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   metricsRoute(app, { metrics, auth: deps.admin });
   app.register(adminPlugin, { prefix: '/admin', admin: deps.admin, queues: deps.queues ?? [] });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (request, reply) => {
-    try {
-      await deps.checkReady();
-      return { status: 'ready' };
-    } catch (error) {
-      request.log.warn({ err: error }, 'not ready');
-      return reply.code(503).send({ status: 'unavailable' });
-    }
-  });
+  // Registered as a plugin, like every route, so it loads after @fastify/swagger and is listed.
+  app.register(probeRoutes, { checkReady: deps.checkReady });
 
   if (deps.oauth) app.register(callbackRoute, { oauth: deps.oauth });
   app.register(async (v1) => {
