@@ -124,6 +124,23 @@ export const changeSchema = named(
   'One change to a meeting or a connection, with the whole object after it',
 );
 
+/** GET /v1/users/:userId/meetings. */
+export const meetingsPageSchema = z.object({
+  meetings: z.array(meetingSchema),
+  nextCursor: z
+    .string()
+    .nullable()
+    .describe('Pass as `cursor` for the next page; null on the last page'),
+});
+
+/** GET /v1/changes. */
+export const changesPageSchema = z.object({
+  changes: z.array(changeSchema),
+  nextCursor: z
+    .string()
+    .describe('Always present: read again with `after` set to it (also after an empty page)'),
+});
+
 export type ApiMeeting = z.output<typeof meetingSchema>;
 export type ApiChange = z.output<typeof changeSchema>;
 

@@ -1,7 +1,7 @@
 import { changeRepo, type Database } from '@calhook/db';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type ApiChange, changeSchema, invalidRequestSchema } from '../schemas.ts';
+import { type ApiChange, changesPageSchema, invalidRequestSchema } from '../schemas.ts';
 import { userIdSchema } from './meetings.ts';
 
 const changesQuery = z.object({
@@ -30,14 +30,7 @@ export const changeRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
         tags: ['changes'],
         querystring: changesQuery,
         response: {
-          200: z.object({
-            changes: z.array(changeSchema),
-            nextCursor: z
-              .string()
-              .describe(
-                'Always present: read again with `after` set to it (also after an empty page)',
-              ),
-          }),
+          200: changesPageSchema,
           400: invalidRequestSchema,
           410: z
             .object({

@@ -2,7 +2,7 @@ import type { Database } from '@calhook/db';
 import { DEFAULT_MEETINGS_LIMIT, listMeetings, MAX_MEETINGS_LIMIT } from '@calhook/meetings';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type ApiMeeting, invalidRequestSchema, meetingSchema } from '../schemas.ts';
+import { type ApiMeeting, invalidRequestSchema, meetingsPageSchema } from '../schemas.ts';
 
 export const userIdSchema = z
   .string()
@@ -49,13 +49,7 @@ export const meetingRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app
         params: z.object({ userId: userIdSchema }),
         querystring: meetingsQuery,
         response: {
-          200: z.object({
-            meetings: z.array(meetingSchema),
-            nextCursor: z
-              .string()
-              .nullable()
-              .describe('Pass as `cursor` for the next page; null on the last page'),
-          }),
+          200: meetingsPageSchema,
           400: invalidRequestSchema,
         },
       },
