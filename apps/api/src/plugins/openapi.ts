@@ -13,8 +13,8 @@ const withComponents = createJsonSchemaTransformObject({});
 type TransformObjectInput = Parameters<typeof withComponents>[0];
 
 /**
- * The named schemas (schemas.ts) as components, without the request-side copies (`<id>Input`) the type
- * provider adds for every named schema: they are listed only when a route refers to one.
+ * The named schemas (schemas.ts) as components, without the request-side copies (`<id>Input`)
+ * the type provider adds for every named schema: they are listed only when a route uses one.
  */
 function transformObject(input: TransformObjectInput): ReturnType<typeof withComponents> {
   const document = withComponents(input);
