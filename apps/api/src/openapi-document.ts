@@ -4,7 +4,16 @@
 import type { Connections, OauthFlow } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
-import { buildApiApp } from './app.ts';
+import { type ApiDeps, buildApiApp } from './app.ts';
+
+/**
+ * The dependencies that add routes: every optional one of ApiDeps but those that only feed
+ * /admin and /metrics. A new one is required here, so this file does not compile until the
+ * document is built with it and lists its routes.
+ */
+type RouteDeps = Required<
+  Omit<ApiDeps, 'logger' | 'db' | 'apiToken' | 'checkReady' | 'admin' | 'queues' | 'metrics'>
+>;
 
 /** A stand-in for a dependency no route reaches while the document is built. */
 function unreachable<T extends object>(name: string): T {
@@ -16,13 +25,16 @@ function unreachable<T extends object>(name: string): T {
 }
 
 export async function openApiDocument(): Promise<Record<string, unknown>> {
+  const routeDeps: RouteDeps = {
+    connections: unreachable<Connections>('connections'),
+    oauth: unreachable<OauthFlow>('oauth'),
+  };
   const app = buildApiApp({
     logger: createLogger({ level: 'silent' }),
     db: unreachable<Database>('db'),
     apiToken: 'unused',
     checkReady: async () => {},
-    connections: unreachable<Connections>('connections'),
-    oauth: unreachable<OauthFlow>('oauth'),
+    ...routeDeps,
   });
   try {
     await app.ready();
