@@ -181,6 +181,18 @@ describe('@calhook/client on a running calhook', () => {
     expect(badBody.response.status).toBe(400);
     expect(badBody.error).toMatchObject({ field: 'body.redirectUri' });
 
+    // Refused before the route runs, as the document says for every route with a body.
+    const notJson = await fetch(`${h.apiUrl}/v1/oauth/complete`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${h.env.API_TOKEN}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'userId=u1',
+    });
+    expect(notJson.status).toBe(415);
+    expect(await notJson.json()).toMatchObject({ error: 'bad_request' });
+
     const pages = client.changePages({ after: 'not-a-cursor' });
     const thrown = await pages.next().catch((error: unknown) => error);
     expect(thrown).toBeInstanceOf(CalhookError);

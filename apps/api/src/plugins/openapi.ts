@@ -5,7 +5,7 @@ import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
 } from 'fastify-type-provider-zod';
-import { internalErrorSchema, unauthorizedSchema } from '../schemas.ts';
+import { badRequestSchema, internalErrorSchema, unauthorizedSchema } from '../schemas.ts';
 
 const jsonSchemaTransform = createJsonSchemaTransform({});
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
@@ -58,12 +58,15 @@ export function registerOpenApi(app: FastifyInstance): void {
       },
     },
     // The bearer hook and the error handler cover the whole /v1 scope, so the document says
-    // so for every /v1 route: the security scheme, its 401 and the 500 that hides internals.
+    // so for every /v1 route: the security scheme, its 401, the 413/415 of a route with a body
+    // and the 500 that hides internals.
     transform: (input: TransformInput) => {
       if (!input.url.startsWith('/v1/')) return jsonSchemaTransform(input);
       const response = {
         ...(input.schema.response as object | undefined),
         401: unauthorizedSchema,
+        // Refused by Fastify before the route runs: a body over 1 MiB, or one that is not JSON.
+        ...(input.schema.body ? { 413: badRequestSchema, 415: badRequestSchema } : {}),
         500: internalErrorSchema,
       };
       const out = jsonSchemaTransform({ ...input, schema: { ...input.schema, response } });
