@@ -3,8 +3,9 @@
 // paged to the end and resumed from its cursor, reconcile and disconnect, and the documented
 // errors (401, 400 naming the field, 404, 410) as typed values. Real roles, Postgres, Redis
 // and the Calendly simulator over HTTP. Along the way: the document the running api serves is
-// the committed one the client is generated from, and every answer matched its documented
-// schema (the api logs when one does not). The `@ts-expect-error` lines are checked by tsc: a
+// the committed one the client is generated from, every answer matched its documented schema
+// (the api logs when one does not), and app webhook endpoints are managed through it: created,
+// listed, a booking delivered and logged, the secret rotated, a replay, deleted. The `@ts-expect-error` lines are checked by tsc: a
 // wrong body or query does not compile.
 import { readFile } from 'node:fs/promises';
 import { ANSWER_OFF_SCHEMA } from '@calhook/api-app';
@@ -16,7 +17,15 @@ import {
   createCalhookClient,
 } from '@calhook/client';
 import { createLogger } from '@calhook/observability';
-import { captureLogs, eventually, uniqueId } from '@calhook/testing';
+import {
+  type AppEndpoint,
+  captureLogs,
+  eventually,
+  type ScratchDatabase,
+  scratchDatabase,
+  startAppEndpoint,
+  uniqueId,
+} from '@calhook/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.ts';
 
@@ -24,16 +33,27 @@ const APP = 'https://app.example.com';
 const logs = captureLogs();
 let h: Harness;
 let client: CalhookClient;
+// Webhook endpoints are deployment-wide: a database of this file's own keeps them to its users.
+let scratch: ScratchDatabase;
+let sink: AppEndpoint;
 
 beforeAll(async () => {
+  scratch = await scratchDatabase();
+  sink = await startAppEndpoint();
   h = await startHarness({
-    env: { OAUTH_RETURN_ORIGINS: APP },
+    env: {
+      DATABASE_URL: scratch.url,
+      OAUTH_RETURN_ORIGINS: APP,
+      WEBHOOK_ENDPOINTS_ALLOW_PRIVATE: 'true',
+    },
     logger: createLogger({ level: 'warn', destination: logs.destination }),
   });
   client = createCalhookClient({ baseUrl: h.apiUrl, apiToken: h.env.API_TOKEN as string });
 });
 afterAll(async () => {
   await h?.close();
+  await sink?.close();
+  await scratch?.drop();
 });
 
 const newCalendlyUser = (): Promise<SimUser> =>
@@ -162,6 +182,59 @@ describe('@calhook/client on a running calhook', () => {
     expect((await client.disconnect(userId)).response.status).toBe(204);
   });
 
+  it('manages webhook endpoints: create, list, deliveries, rotate, replay, delete', async () => {
+    const created = await client.webhookEndpoints.create({
+      url: sink.url,
+      types: ['meeting.created'],
+      description: 'the app',
+    });
+    expect(created.response.status).toBe(201);
+    const endpoint = created.data!;
+    expect(endpoint).toMatchObject({ types: ['meeting.created'], status: 'active' });
+    expect(endpoint.secret).toMatch(/^whsec_/);
+    const { secret: _secret, ...shown } = endpoint;
+    expect((await client.webhookEndpoints.list()).data?.endpoints).toContainEqual(shown);
+    expect((await client.webhookEndpoints.get(endpoint.id)).data).toEqual(shown);
+    expect((await client.webhookEndpoints.secret(endpoint.id)).data).toEqual({
+      secret: endpoint.secret,
+    });
+
+    const calendlyUser = await newCalendlyUser();
+    const userId = uniqueId('u');
+    const tokens = await h.sim.control.issueTokens(calendlyUser.uri);
+    await client.connect(userId, { accessToken: tokens.access_token });
+    const booked = await h.sim.control.book(calendlyUser.uri, { inviteeEmail: 'bo@example.com' });
+    const delivered = await eventually(
+      () =>
+        sink.received.find(
+          (r) => r.answered === 200 && r.change?.data?.calendlyEventUri === booked.eventUri,
+        ),
+      { what: 'the booking delivered to the endpoint', timeoutMs: 15_000 },
+    );
+    expect(delivered.change).toMatchObject({ type: 'meeting.created', userId });
+    const log = await eventually(
+      async () => {
+        const { data } = await client.webhookEndpoints.deliveries(endpoint.id, { limit: 10 });
+        return data?.deliveries.find((d) => d.changeId === delivered.change.id);
+      },
+      { what: 'the attempt in the delivery log' },
+    );
+    expect(log).toMatchObject({ attempt: 1, status: 200 });
+
+    const rotated = await client.webhookEndpoints.rotateSecret(endpoint.id);
+    expect(rotated.data?.secret).toMatch(/^whsec_/);
+    expect(rotated.data?.secret).not.toBe(endpoint.secret);
+
+    const replay = await client.webhookEndpoints.replay(endpoint.id, 'not-a-cursor');
+    expect(replay.response.status).toBe(400);
+    expect(replay.error).toMatchObject({ field: 'body.after' });
+
+    expect((await client.webhookEndpoints.remove(endpoint.id)).response.status).toBe(204);
+    const gone = await client.webhookEndpoints.get(endpoint.id);
+    expect(gone.response.status).toBe(404);
+    expect(gone.error).toMatchObject({ error: 'not_found' });
+  });
+
   it('returns the documented errors as values', async () => {
     const never = await client.connection(uniqueId('never'));
     expect(never.response.status).toBe(404);
@@ -214,6 +287,8 @@ describe('@calhook/client on a running calhook', () => {
       client.http.POST('/v1/oauth/complete', { body: { userId: 'u1' } }),
       // @ts-expect-error no such route
       client.http.GET('/v1/meetings'),
+      // @ts-expect-error an endpoint subscribes to change types only
+      client.webhookEndpoints.create({ url: 'https://x', types: ['meeting.booked'] }),
     ];
     expect(typeof wrong).toBe('function');
   });

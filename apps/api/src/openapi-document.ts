@@ -1,6 +1,7 @@
 // The OpenAPI document the api serves at /openapi.json, built without serving: the app is built
 // with every route registered and nothing behind it. `pnpm client:generate` writes it to
 // packages/client/openapi.json, where the typed client's types come from.
+import type { EndpointService } from '@calhook/app-webhooks';
 import type { Connections, OauthFlow } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
@@ -28,6 +29,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
   const routeDeps: RouteDeps = {
     connections: unreachable<Connections>('connections'),
     oauth: unreachable<OauthFlow>('oauth'),
+    endpoints: unreachable<EndpointService>('endpoints'),
   };
   const app = buildApiApp({
     logger: createLogger({ level: 'silent' }),

@@ -1,9 +1,11 @@
 // The shapes the api answers with (API.md), as zod schemas: the routes declare them per status,
 // so /openapi.json describes every answer and the typed client (@calhook/client) is generated
 // from it. Named shapes go to the document's components under their id.
+import type { DeliveryView, EndpointView } from '@calhook/app-webhooks';
 import {
   type ChangeType,
   type ConnectionView,
+  changeTypes,
   connectionStatuses,
   webhookStates,
 } from '@calhook/db';
@@ -124,6 +126,56 @@ export const changeSchema = named(
   'One change to a meeting or a connection, with the whole object after it',
 );
 
+export const webhookEndpointSchema = named(
+  z.object({
+    id: z.string(),
+    url: z.string(),
+    types: z.array(z.enum(changeTypes)).describe('The change types POSTed to the endpoint'),
+    description: z.string().nullable(),
+    status: z
+      .enum(['active', 'failing', 'disabled'])
+      .describe('failing: deliveries are being retried; disabled: none for 24 hours'),
+    createdAt: isoTime,
+  }),
+  'WebhookEndpoint',
+  'Where changes are POSTed, signed per Standard Webhooks; never with its secret',
+);
+
+export const webhookSecretSchema = z.object({
+  secret: z.string().describe('`whsec_` and the base64 of the key that signs deliveries'),
+});
+
+export const newWebhookEndpointSchema = named(
+  webhookEndpointSchema.extend(webhookSecretSchema.shape),
+  'NewWebhookEndpoint',
+  'A webhook endpoint just created, with its signing secret',
+);
+
+export const webhookDeliverySchema = named(
+  z.object({
+    changeId: z.string(),
+    attempt: z.number().int().min(1),
+    status: z
+      .union([z.number().int(), z.literal('error')])
+      .describe("The endpoint's HTTP status, or error when there was none"),
+    error: z.string().optional().describe('What went wrong when there was no HTTP status'),
+    at: isoTime,
+    durationMs: z.number(),
+  }),
+  'WebhookDelivery',
+  'One attempt to deliver a change to an endpoint',
+);
+
+export const cursorExpiredSchema = named(
+  z.object({
+    error: z.literal('cursor_expired'),
+    message: z.string(),
+    oldestCursor: z.string().describe('Where the changes still kept start'),
+  }),
+  'CursorExpired',
+  'The changes after this cursor are older than CHANGES_RETENTION',
+);
+
 /** GET /v1/users/:userId/meetings. */
 export const meetingsPageSchema = z.object({
   meetings: z.array(meetingSchema),
@@ -156,7 +208,9 @@ const sameInvitee: Same<
   Omit<Meeting['invitees'][number], 'questionsAndAnswers'>
 > = true;
 const everyChangeType: Same<z.infer<typeof changeSchema>['type'], ChangeType> = true;
-void [sameConnection, sameMeeting, sameInvitee, everyChangeType];
+const sameEndpoint: Same<z.infer<typeof webhookEndpointSchema>, EndpointView> = true;
+const sameDelivery: Same<z.infer<typeof webhookDeliverySchema>, DeliveryView> = true;
+void [sameConnection, sameMeeting, sameInvitee, everyChangeType, sameEndpoint, sameDelivery];
 
 // Errors: `error` is a stable code, `message` says what to do about it.
 

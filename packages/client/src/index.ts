@@ -13,6 +13,9 @@ export type Meeting = Schemas['Meeting'];
 export type Invitee = Schemas['Invitee'];
 export type Change = Schemas['Change'];
 export type InvalidRequest = Schemas['InvalidRequest'];
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type NewWebhookEndpoint = Schemas['NewWebhookEndpoint'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
 
 type JsonBody<Op> = Op extends { requestBody?: { content: { 'application/json': infer B } } }
   ? B
@@ -23,6 +26,8 @@ type Query<Op> = Op extends { parameters: { query?: infer Q } } ? NonNullable<Q>
 export type ConnectBody = JsonBody<paths['/v1/connections/{userId}']['put']>;
 export type MeetingsQuery = Query<paths['/v1/users/{userId}/meetings']['get']>;
 export type ChangesQuery = Query<paths['/v1/changes']['get']>;
+export type NewWebhookEndpointBody = JsonBody<paths['/v1/webhook-endpoints']['post']>;
+export type WebhookDeliveriesQuery = Query<paths['/v1/webhook-endpoints/{id}/deliveries']['get']>;
 
 export interface CalhookClientOptions {
   /** The api's base URL, e.g. `http://127.0.0.1:3001`. */
@@ -52,6 +57,7 @@ export function createCalhookClient(options: CalhookClientOptions) {
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const user = (userId: string) => ({ params: { path: { userId } } });
+  const endpoint = (id: string) => ({ params: { path: { id } } });
 
   const changes = (query: ChangesQuery = {}) => http.GET('/v1/changes', { params: { query } });
 
@@ -88,6 +94,27 @@ export function createCalhookClient(options: CalhookClientOptions) {
 
     /** One page of the change feed. */
     changes,
+
+    /** Endpoints the changes are POSTed to, signed per Standard Webhooks (404: no such id). */
+    webhookEndpoints: {
+      /** 201 with the endpoint and its `secret`; `types` omitted: every change type. */
+      create: (body: NewWebhookEndpointBody) => http.POST('/v1/webhook-endpoints', { body }),
+      /** Every endpoint, without secrets. */
+      list: () => http.GET('/v1/webhook-endpoints'),
+      get: (id: string) => http.GET('/v1/webhook-endpoints/{id}', endpoint(id)),
+      secret: (id: string) => http.GET('/v1/webhook-endpoints/{id}/secret', endpoint(id)),
+      /** A new secret; the previous one also signs for 24 hours. */
+      rotateSecret: (id: string) =>
+        http.POST('/v1/webhook-endpoints/{id}/rotate-secret', endpoint(id)),
+      /** Delivery attempts, newest first; pass `nextCursor` back as `cursor`. */
+      deliveries: (id: string, query: WebhookDeliveriesQuery = {}) =>
+        http.GET('/v1/webhook-endpoints/{id}/deliveries', { params: { path: { id }, query } }),
+      /** Sends every change after `after` (a feed cursor) again, with the same webhook-id. */
+      replay: (id: string, after: string) =>
+        http.POST('/v1/webhook-endpoints/{id}/replay', { ...endpoint(id), body: { after } }),
+      /** 204: nothing more is sent to it. */
+      remove: (id: string) => http.DELETE('/v1/webhook-endpoints/{id}', endpoint(id)),
+    },
 
     /**
      * Reads the change feed page by page from `after` until it is caught up (a page with no

@@ -1,7 +1,12 @@
 import { changeRepo, type Database } from '@calhook/db';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type ApiChange, changesPageSchema, invalidRequestSchema } from '../schemas.ts';
+import {
+  type ApiChange,
+  changesPageSchema,
+  cursorExpiredSchema,
+  invalidRequestSchema,
+} from '../schemas.ts';
 import { userIdSchema } from './meetings.ts';
 
 const changesQuery = z.object({
@@ -32,13 +37,7 @@ export const changeRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
         response: {
           200: changesPageSchema,
           400: invalidRequestSchema,
-          410: z
-            .object({
-              error: z.literal('cursor_expired'),
-              message: z.string(),
-              oldestCursor: z.string().describe('Where the changes still kept start'),
-            })
-            .describe('The changes after this cursor are older than CHANGES_RETENTION'),
+          410: cursorExpiredSchema,
         },
       },
     },
