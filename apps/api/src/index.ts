@@ -1,2 +1,2 @@
-export { type ApiDeps, buildApiApp } from './app.ts';
+export { ANSWER_OFF_SCHEMA, type ApiDeps, buildApiApp } from './app.ts';
 export { type RunningApi, startApi } from './role.ts';

@@ -1,12 +1,24 @@
 import { changeRepo, type Database } from '@calhook/db';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import {
+  type ApiChange,
+  changesPageSchema,
+  cursorExpiredSchema,
+  invalidRequestSchema,
+} from '../schemas.ts';
 import { userIdSchema } from './meetings.ts';
 
 const changesQuery = z.object({
-  after: z.string().max(200).optional(),
+  after: z
+    .string()
+    .max(200)
+    .optional()
+    .describe(
+      "A change's `cursor` or a page's `nextCursor`; without it, from the oldest change kept",
+    ),
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  userId: userIdSchema.optional(),
+  userId: userIdSchema.optional().describe("Only this user's changes"),
 });
 
 /**
@@ -22,6 +34,11 @@ export const changeRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
         summary: 'The change feed: every change to a meeting or connection, in order',
         tags: ['changes'],
         querystring: changesQuery,
+        response: {
+          200: changesPageSchema,
+          400: invalidRequestSchema,
+          410: cursorExpiredSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -48,7 +65,8 @@ export const changeRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
       }
       const page = await changeRepo.read(db, { after: from, limit, userId });
       return {
-        changes: page.rows.map(changeRepo.toChange),
+        // `data` is the snapshot stored with the change; the serializer checks it.
+        changes: page.rows.map(changeRepo.toChange) as ApiChange[],
         nextCursor: changeRepo.encodeCursor(page.next),
       };
     },

@@ -7,21 +7,35 @@ import {
 } from '@calhook/connections';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import {
+  calendlyRejectedSchema,
+  calendlyUnavailableSchema,
+  connectionSchema,
+  invalidBodySchema,
+  invalidRequestSchema,
+  notFoundSchema,
+} from '../schemas.ts';
 import { userIdSchema } from './meetings.ts';
 
 const connectBody = z.union([
-  z.strictObject({
-    code: z.string().min(1).max(2_000),
-    redirectUri: z.url(),
-    codeVerifier: z.string().min(43).max(128).optional(),
-  }),
-  z.strictObject({
-    accessToken: z.string().min(1).max(4_000),
-    refreshToken: z.string().min(1).max(4_000).optional(),
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
-  }),
+  z
+    .strictObject({
+      code: z.string().min(1).max(2_000),
+      redirectUri: z.url(),
+      codeVerifier: z.string().min(43).max(128).optional(),
+    })
+    .describe('An authorization code from your own OAuth flow'),
+  z
+    .strictObject({
+      accessToken: z.string().min(1).max(4_000),
+      refreshToken: z.string().min(1).max(4_000).optional(),
+      expiresAt: z.iso.datetime({ offset: true }).optional(),
+    })
+    .describe(
+      'Tokens your backend holds; an access token alone is a personal access token (never refreshed)',
+    ),
   // Reconnect with what calhook holds: refreshed if needed, never re-authorised.
-  z.strictObject({}),
+  z.strictObject({}).describe('Reconnect with the tokens calhook holds'),
 ]);
 
 const params = z.object({ userId: userIdSchema });
@@ -39,6 +53,14 @@ export const connectionRoutes: FastifyPluginAsyncZod<{ connections: Connections 
         tags: ['connections'],
         params,
         body: connectBody,
+        response: {
+          200: connectionSchema,
+          400: invalidBodySchema,
+          422: calendlyRejectedSchema,
+          503: calendlyUnavailableSchema.describe(
+            'Calendly could not be reached; try again after the Retry-After header',
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -76,7 +98,10 @@ export const connectionRoutes: FastifyPluginAsyncZod<{ connections: Connections 
           return reply
             .code(503)
             .header('retry-after', String(seconds))
-            .send({ error: 'calendly_unavailable' });
+            .send({
+              error: 'calendly_unavailable',
+              message: `Calendly could not be reached: try again in ${seconds} s`,
+            });
         }
         throw error;
       }
@@ -85,7 +110,14 @@ export const connectionRoutes: FastifyPluginAsyncZod<{ connections: Connections 
 
   app.get(
     '/v1/connections/:userId',
-    { schema: { summary: "A user's connection status", tags: ['connections'], params } },
+    {
+      schema: {
+        summary: "A user's connection status",
+        tags: ['connections'],
+        params,
+        response: { 200: connectionSchema, 400: invalidRequestSchema, 404: notFoundSchema },
+      },
+    },
     async (request, reply) => {
       const connection = await connections.status(request.params.userId);
       if (!connection)
@@ -101,11 +133,17 @@ export const connectionRoutes: FastifyPluginAsyncZod<{ connections: Connections 
         summary: 'Disconnect a user (repeatable); meetings stay',
         tags: ['connections'],
         params,
+        response: {
+          204: z
+            .null()
+            .describe('Disconnected (also when already disconnected or never connected)'),
+          400: invalidRequestSchema,
+        },
       },
     },
     async (request, reply) => {
       await connections.disconnect(request.params.userId);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
@@ -116,6 +154,13 @@ export const connectionRoutes: FastifyPluginAsyncZod<{ connections: Connections 
         summary: "Reconcile and backfill a user's subscription now",
         tags: ['connections'],
         params,
+        response: {
+          202: z
+            .object({ status: z.literal('queued'), jobId: z.string() })
+            .describe('A run that starts after this request is queued'),
+          400: invalidRequestSchema,
+          404: notFoundSchema,
+        },
       },
     },
     async (request, reply) => {

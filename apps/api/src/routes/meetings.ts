@@ -2,6 +2,7 @@ import type { Database } from '@calhook/db';
 import { DEFAULT_MEETINGS_LIMIT, listMeetings, MAX_MEETINGS_LIMIT } from '@calhook/meetings';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { type ApiMeeting, invalidRequestSchema, meetingsPageSchema } from '../schemas.ts';
 
 export const userIdSchema = z
   .string()
@@ -16,8 +17,8 @@ const time = z.iso.datetime({
 });
 
 const meetingsQuery = z.object({
-  from: time.optional(),
-  to: time.optional(),
+  from: time.optional().describe('Meetings starting at or after this time'),
+  to: time.optional().describe('Meetings starting before this time'),
   status: z.enum(['active', 'canceled']).optional(),
   // Decimal digits only: Number() would also take '0x10', '1e2' or ' 5 '.
   limit: z
@@ -25,8 +26,16 @@ const meetingsQuery = z.object({
     .regex(/^\d{1,3}$/, `limit must be a whole number from 1 to ${MAX_MEETINGS_LIMIT}`)
     .transform(Number)
     .pipe(z.number().int().min(1).max(MAX_MEETINGS_LIMIT))
-    .default(DEFAULT_MEETINGS_LIMIT),
-  cursor: z.string().max(500).optional(),
+    .default(DEFAULT_MEETINGS_LIMIT)
+    // Documented as what it is, a whole number: the digits-only check is how it is read.
+    .meta({
+      type: 'integer',
+      minimum: 1,
+      maximum: MAX_MEETINGS_LIMIT,
+      default: DEFAULT_MEETINGS_LIMIT,
+      pattern: undefined,
+    }),
+  cursor: z.string().max(500).optional().describe('The `nextCursor` of the previous page'),
 });
 
 /** `GET /v1/users/:userId/meetings`: a user's meetings by start time, keyset-paginated. */
@@ -39,6 +48,10 @@ export const meetingRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app
         tags: ['meetings'],
         params: z.object({ userId: userIdSchema }),
         querystring: meetingsQuery,
+        response: {
+          200: meetingsPageSchema,
+          400: invalidRequestSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -58,7 +71,9 @@ export const meetingRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app
           message: result.message,
         });
       }
-      return { meetings: result.meetings, nextCursor: result.nextCursor };
+      // `location` and `questionsAndAnswers` are Calendly's JSON as stored; the serializer
+      // checks them against the document.
+      return { meetings: result.meetings as ApiMeeting[], nextCursor: result.nextCursor };
     },
   );
 };

@@ -1,6 +1,13 @@
 import { CalendlyUnavailableError, ConnectInputError, type OauthFlow } from '@calhook/connections';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import {
+  calendlyRejectedSchema,
+  calendlyUnavailableSchema,
+  connectionSchema,
+  invalidBodySchema,
+  invalidRequestSchema,
+} from '../schemas.ts';
 import { userIdSchema } from './meetings.ts';
 
 /**
@@ -23,7 +30,16 @@ export const oauthBackendRoutes: FastifyPluginAsyncZod<{ oauth: OauthFlow }> = a
       schema: {
         summary: 'A Calendly authorize URL with PKCE and a signed, expiring state',
         tags: ['oauth'],
-        body: z.object({ userId: userIdSchema, returnTo }),
+        body: z.object({
+          userId: userIdSchema.describe('Your logged-in user the flow is for'),
+          returnTo: returnTo.describe(
+            'Where the browser lands afterwards, with `calendly=pending&completion=...`',
+          ),
+        }),
+        response: {
+          200: z.object({ url: z.url().describe('Send the browser here') }),
+          400: invalidBodySchema,
+        },
       },
     },
     async (request, reply) => {
@@ -45,7 +61,28 @@ export const oauthBackendRoutes: FastifyPluginAsyncZod<{ oauth: OauthFlow }> = a
       schema: {
         summary: 'Completes a hosted OAuth flow for the logged-in user it was started for',
         tags: ['oauth'],
-        body: z.object({ userId: userIdSchema, completion: z.string().min(1).max(200) }),
+        body: z.object({
+          userId: userIdSchema.describe('Your logged-in user serving the landing page'),
+          completion: z
+            .string()
+            .min(1)
+            .max(200)
+            .describe('The `completion` parameter of the page the browser landed on'),
+        }),
+        response: {
+          200: connectionSchema,
+          400: invalidBodySchema,
+          403: z
+            .object({ error: z.literal('user_mismatch'), message: z.string() })
+            .describe('The flow was started for another user: the completion is now void'),
+          410: z
+            .object({ error: z.literal('completion_expired'), message: z.string() })
+            .describe('The completion was already used, has expired (10 minutes) or is unknown'),
+          422: calendlyRejectedSchema,
+          503: calendlyUnavailableSchema.describe(
+            'Calendly could not be reached: send the user through the flow again',
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -94,6 +131,17 @@ export const callbackRoute: FastifyPluginAsyncZod<{ oauth: OauthFlow }> = async 
           state: z.string().max(500).optional(),
           error: z.string().max(200).optional(),
         }),
+        response: {
+          302: z
+            .null()
+            .describe(
+              'To returnTo with `calendly=pending&completion=<token>` or `calendly=error&reason=...`',
+            ),
+          400: z.union([
+            invalidRequestSchema,
+            z.object({ error: z.literal('invalid_state'), message: z.string() }),
+          ]),
+        },
       },
     },
     async (request, reply) => {

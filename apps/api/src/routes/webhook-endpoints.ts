@@ -1,12 +1,33 @@
 import type { EndpointService, Refusal } from '@calhook/app-webhooks';
+import { changeTypes } from '@calhook/db';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import {
+  cursorExpiredSchema,
+  invalidBodySchema,
+  invalidRequestSchema,
+  newWebhookEndpointSchema,
+  notFoundSchema,
+  webhookDeliverySchema,
+  webhookEndpointSchema,
+  webhookSecretSchema,
+} from '../schemas.ts';
 
 const params = z.object({ id: z.string().min(1).max(100) });
 
 const createBody = z.strictObject({
   url: z.string().min(1).max(2_000),
-  types: z.array(z.string().max(100)).max(20).optional(),
+  // Documented as the change types; checked by the service, whose 400 names `body.types`.
+  types: z
+    .array(
+      z
+        .string()
+        .max(100)
+        .meta({ enum: [...changeTypes] }),
+    )
+    .max(20)
+    .optional(),
   description: z.string().max(500).optional(),
 });
 
@@ -25,7 +46,7 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
   app,
   { endpoints },
 ) => {
-  const refuse = (reply: { code(n: number): { send(body: unknown): unknown } }, r: Refusal) => {
+  const refuse = (reply: FastifyReply, r: Refusal): FastifyReply => {
     switch (r.error) {
       case 'not_found':
         return reply.code(404).send({ error: 'not_found', message: 'no such webhook endpoint' });
@@ -45,6 +66,7 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
         summary: 'Add an endpoint that every change (or the given types) is POSTed to',
         tags: ['webhook-endpoints'],
         body: createBody,
+        response: { 201: newWebhookEndpointSchema, 400: invalidBodySchema },
       },
     },
     async (request, reply) => {
@@ -56,14 +78,25 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
 
   app.get(
     '/v1/webhook-endpoints',
-    { schema: { summary: 'Every endpoint, without secrets', tags: ['webhook-endpoints'] } },
+    {
+      schema: {
+        summary: 'Every endpoint, without secrets',
+        tags: ['webhook-endpoints'],
+        response: { 200: z.object({ endpoints: z.array(webhookEndpointSchema) }) },
+      },
+    },
     async () => ({ endpoints: await endpoints.list() }),
   );
 
   app.get(
     '/v1/webhook-endpoints/:id',
     {
-      schema: { summary: 'One endpoint, without its secret', tags: ['webhook-endpoints'], params },
+      schema: {
+        summary: 'One endpoint, without its secret',
+        tags: ['webhook-endpoints'],
+        params,
+        response: { 200: webhookEndpointSchema, 400: invalidRequestSchema, 404: notFoundSchema },
+      },
     },
     async (request, reply) => {
       const result = await endpoints.get(request.params.id);
@@ -73,7 +106,14 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
 
   app.get(
     '/v1/webhook-endpoints/:id/secret',
-    { schema: { summary: "The endpoint's signing secret", tags: ['webhook-endpoints'], params } },
+    {
+      schema: {
+        summary: "The endpoint's signing secret",
+        tags: ['webhook-endpoints'],
+        params,
+        response: { 200: webhookSecretSchema, 400: invalidRequestSchema, 404: notFoundSchema },
+      },
+    },
     async (request, reply) => {
       const result = await endpoints.secret(request.params.id);
       return result.ok ? { secret: result.secret } : refuse(reply, result);
@@ -87,11 +127,16 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
         summary: 'Delete an endpoint: nothing more is sent to it',
         tags: ['webhook-endpoints'],
         params,
+        response: {
+          204: z.null().describe('Deleted'),
+          400: invalidRequestSchema,
+          404: notFoundSchema,
+        },
       },
     },
     async (request, reply) => {
       const result = await endpoints.remove(request.params.id);
-      return result.ok ? reply.code(204).send() : refuse(reply, result);
+      return result.ok ? reply.code(204).send(null) : refuse(reply, result);
     },
   );
 
@@ -102,6 +147,7 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
         summary: 'A new secret; the previous one also signs for 24 hours',
         tags: ['webhook-endpoints'],
         params,
+        response: { 200: webhookSecretSchema, 400: invalidRequestSchema, 404: notFoundSchema },
       },
     },
     async (request, reply) => {
@@ -118,6 +164,17 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
         tags: ['webhook-endpoints'],
         params,
         querystring: deliveriesQuery,
+        response: {
+          200: z.object({
+            deliveries: z.array(webhookDeliverySchema),
+            nextCursor: z
+              .string()
+              .nullable()
+              .describe('Pass as `cursor` for older attempts; null on the last page'),
+          }),
+          400: invalidRequestSchema,
+          404: notFoundSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -136,6 +193,14 @@ export const webhookEndpointRoutes: FastifyPluginAsyncZod<{ endpoints: EndpointS
         tags: ['webhook-endpoints'],
         params,
         body: replayBody,
+        response: {
+          202: z
+            .object({ status: z.literal('accepted') })
+            .describe('The changes after the cursor will be sent again'),
+          400: invalidBodySchema,
+          404: notFoundSchema,
+          410: cursorExpiredSchema,
+        },
       },
     },
     async (request, reply) => {
