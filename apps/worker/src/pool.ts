@@ -48,6 +48,13 @@ export function createWorkerPool(input: {
    * endpoint's 24 h of failures); the real one by default.
    */
   appWebhookClock?: () => Date;
+  /**
+   * The Postgres pool of the connection and reconcile work (the `db` pool by default): a pool
+   * of its own keeps reconcile's many short statements from queueing ahead of ingest.
+   */
+  connectionsDb?: Database;
+  /** Connections of the per-user lock pool (see buildConnectionServices). */
+  lockPoolSize?: number;
 }): WorkerPool {
   const { config, db, queues, logger, metrics } = input;
   const endpointClient = createEndpointClient({
@@ -62,9 +69,10 @@ export function createWorkerPool(input: {
   });
   const services = buildConnectionServices({
     config,
-    db,
+    db: input.connectionsDb ?? db,
     queues,
     logger,
+    lockPoolSize: input.lockPoolSize,
     onRefresh: metrics ? (outcome) => metrics.tokenRefresh.inc({ outcome }) : undefined,
     observer: metrics
       ? {

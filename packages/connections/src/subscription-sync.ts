@@ -78,6 +78,59 @@ export async function syncSubscription(
   return report;
 }
 
+/**
+ * The routine check, without the user's lock: Calendly lists our live subscription, active,
+ * as recorded, not retrying, and nothing of ours that would have to go. Then nothing changes
+ * at Calendly or in the hook, and only the check is recorded on the connection. Anything else
+ * (a repair, a refusal) answers null: the caller runs `syncSubscription` under the lock, from
+ * a fresh listing, so a concurrent connect or disconnect is never raced. Failures that may
+ * pass (5xx, 429, network) are thrown as syncSubscription throws them.
+ */
+export async function checkSubscription(
+  deps: SyncDeps,
+  connection: ConnectionRow,
+): Promise<SubscriptionReport | null> {
+  const hook = await hookRepo.currentOf(deps.db, connection.id);
+  if (hook?.state !== 'active' || hook.subscriptionUri === null) return null;
+  const target = targetOf(connection, connection.id);
+  let subscriptions: WebhookSubscriptionResource[];
+  try {
+    subscriptions = await list(deps, target);
+  } catch (error) {
+    if (error instanceof CalendlyError && error.kind === 'forbidden') return null;
+    rethrowUnavailable(error);
+  }
+  const ours = subscriptions.filter((s) => hookIdOf(s.callback_url) !== null);
+  const plan = planSubscriptions({
+    subscriptions,
+    connectionId: connection.id,
+    currentHookId: hook.id,
+    publicUrl: deps.publicUrl,
+    knownHooks: await hookRepo.known(
+      deps.db,
+      ours.map((s) => hookIdOf(s.callback_url)).filter((id): id is string => id !== null),
+      connection.id,
+    ),
+  });
+  const healthy =
+    plan.keep !== null &&
+    plan.remove.length === 0 &&
+    plan.keep.uri === hook.subscriptionUri &&
+    !plan.keep.retry_started_at &&
+    hook.retryStartedAt === null;
+  if (!healthy || !plan.keep) return null;
+  const report: SubscriptionReport = {
+    state: 'active',
+    kept: [plan.keep.uri],
+    created: [],
+    deleted: [],
+    untouched: plan.untouched.length,
+    retryStartedAt: null,
+  };
+  await connectionRepo.recordSubscriptionCheck(deps.db, connection.id, report, deps.now());
+  return report;
+}
+
 function targetOf(connection: ConnectionRow | null, connectionId: string): Target {
   if (!connection?.calendlyUserUri || !connection.organizationUri) {
     throw new Error(`connection ${connectionId} has no Calendly user`);

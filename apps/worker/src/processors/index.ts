@@ -11,6 +11,7 @@ import { ingestProcessors } from './ingest-event.ts';
 import { pruneHistory } from './prune-history.ts';
 import { reconcileAll } from './reconcile-all.ts';
 import { reconcileConnection } from './reconcile-connection.ts';
+import { reconcileSweep } from './reconcile-sweep.ts';
 import { refreshTokenProcessor } from './refresh-token.ts';
 import { replayWebhooks } from './replay-webhooks.ts';
 
@@ -36,6 +37,7 @@ export function buildProcessors(deps: ProcessorDeps): ProcessorMap {
     'disconnect-cleanup': disconnectCleanup(deps),
     'reconcile-connection': reconcileConnection(deps),
     'reconcile-all': reconcileAll(deps),
+    'reconcile-sweep': reconcileSweep(deps),
     'prune-history': pruneHistory(deps),
     'deliver-webhook': deliverWebhook(deps),
     'replay-webhooks': replayWebhooks(deps),

@@ -11,6 +11,7 @@ import {
   type SubscriptionReport,
 } from '../schema/connections.ts';
 import { RESEAL_BATCH, type Reseal, type ResealCounts } from '../sealed.ts';
+import { spreadPositionSql } from '../spread.ts';
 import * as changeRepo from './changes.ts';
 
 /**
@@ -85,6 +86,27 @@ export async function activeIds(ex: Executor): Promise<string[]> {
     .select({ id: connections.id })
     .from(connections)
     .where(eq(connections.status, 'active'));
+  return rows.map((row) => row.id);
+}
+
+/**
+ * The active connections whose spread position (spread.ts) lies in one of the ranges
+ * ([from, to) each): one slice of a cycle, read through `connections_spread_idx`.
+ */
+export async function activeIdsInSpread(
+  ex: Executor,
+  ranges: readonly { from: number; to: number }[],
+): Promise<string[]> {
+  if (ranges.length === 0) return [];
+  const position = spreadPositionSql(connections.id);
+  const inRanges = sql.join(
+    ranges.map((r) => sql`(${position} >= ${r.from} and ${position} < ${r.to})`),
+    sql` or `,
+  );
+  const rows = await ex
+    .select({ id: connections.id })
+    .from(connections)
+    .where(and(eq(connections.status, 'active'), sql`(${inRanges})`));
   return rows.map((row) => row.id);
 }
 
