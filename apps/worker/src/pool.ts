@@ -73,6 +73,9 @@ export function createWorkerPool(input: {
     queues,
     logger,
     lockPoolSize: input.lockPoolSize,
+    // A reconcile run that meets a rate limit is delayed by the job (its slot goes to another
+    // user's run) rather than sleeping in the call; short waits are still waited out.
+    rateLimitWaitMs: 2_000,
     onRefresh: metrics ? (outcome) => metrics.tokenRefresh.inc({ outcome }) : undefined,
     observer: metrics
       ? {

@@ -97,6 +97,12 @@ export function buildConnectionServices(input: {
    * may hold a user's lock at once. 4 by default; the worker sizes it for its reconcile runs.
    */
   lockPoolSize?: number;
+  /**
+   * A 429 (or a user's spent window) asking for a longer wait than this is not waited out in
+   * the call but surfaced, so a job is delayed instead of holding its slot (the Calendly
+   * client's 60 s by default).
+   */
+  rateLimitWaitMs?: number;
 }): ConnectionServices {
   const { config, db, queues, logger } = input;
   const sealer = createSealer(config.encryptionKeys);
@@ -106,6 +112,7 @@ export function buildConnectionServices(input: {
     clientId: config.calendly.clientId,
     clientSecret: config.calendly.clientSecret,
     logger: logger.child({ component: 'calendly' }),
+    ...(input.rateLimitWaitMs === undefined ? {} : { maxRateLimitWaitMs: input.rateLimitWaitMs }),
   });
   const tokens = createTokenService({
     db,
