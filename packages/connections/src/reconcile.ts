@@ -175,7 +175,7 @@ export function sweepSliceMs(everyMs: number): number {
 /**
  * The `reconcile-sweep` job, run every `sweepSliceMs`: queues a scheduled run for each active
  * connection whose offset within the reconcile cycle (a hash of its id, see @calhook/db's
- * spread) falls in the slice that ends at `slotEnd`. Every connection is reconciled once per
+ * spread) falls in the last slice ended by `slotEnd`. Every connection is reconciled once per
  * cycle at its own stable moment; a restart does not move anyone, so nothing bursts.
  */
 export async function reconcileSweep(
@@ -184,7 +184,9 @@ export async function reconcileSweep(
   slotEnd: Date,
 ): Promise<{ connections: number; from: string; to: string }> {
   const slice = sweepSliceMs(everyMs);
-  const to = Math.round(slotEnd.getTime() / slice) * slice;
+  // The scheduler's runs come exactly a slice apart (at its own phase): each covers the
+  // whole slice that ended last, so consecutive runs cover the cycle without gap or overlap.
+  const to = Math.floor(slotEnd.getTime() / slice) * slice;
   const from = to - slice;
   const ids = await connectionRepo.activeIdsInSpread(deps.db, spreadRanges(from, to, everyMs));
   await enqueueScheduled(deps, ids);
