@@ -204,6 +204,9 @@ export const jobCatalog = {
       removeOnFail: { age: 14 * 86_400 },
     },
     identity: { kind: 'per-key', key: (p) => `reconcile-${p.connectionId}`, pullForward: true },
+    // Every connection once per cycle (100+ a second at 100,000): the workflow logs what it
+    // changed (a subscription repaired, meetings backfilled), the routine rest is debug.
+    doneLogLevel: 'debug',
   }),
   'reconcile-sweep': entry({
     // The schedule of reconcile: every few seconds, queues the runs of the connections whose
