@@ -100,17 +100,20 @@ export async function checkSubscription(
     if (error instanceof CalendlyError && error.kind === 'forbidden') return null;
     rethrowUnavailable(error);
   }
-  const ours = subscriptions.filter((s) => hookIdOf(s.callback_url) !== null);
+  const hookIds = subscriptions
+    .map((s) => hookIdOf(s.callback_url))
+    .filter((id): id is string => id !== null);
+  // The usual listing names only this connection's live hook, whose row was just read: no
+  // need to look the hook up again.
+  const knownHooks = hookIds.every((id) => id === hook.id)
+    ? new Map([[hook.id, { id: hook.id, connectionId: connection.id, live: true }]])
+    : await hookRepo.known(deps.db, hookIds, connection.id);
   const plan = planSubscriptions({
     subscriptions,
     connectionId: connection.id,
     currentHookId: hook.id,
     publicUrl: deps.publicUrl,
-    knownHooks: await hookRepo.known(
-      deps.db,
-      ours.map((s) => hookIdOf(s.callback_url)).filter((id): id is string => id !== null),
-      connection.id,
-    ),
+    knownHooks,
   });
   const healthy =
     plan.keep !== null &&
@@ -127,7 +130,12 @@ export async function checkSubscription(
     untouched: plan.untouched.length,
     retryStartedAt: null,
   };
-  await connectionRepo.recordSubscriptionCheck(deps.db, connection.id, report, deps.now());
+  const at = deps.now();
+  if (!(await connectionRepo.recordRoutineCheck(deps.db, connection.id, report, at))) {
+    // The connection changed meanwhile (a disconnect, a state recorded elsewhere): recorded
+    // the full way, with its change-feed row should the state move.
+    await connectionRepo.recordSubscriptionCheck(deps.db, connection.id, report, at);
+  }
   return report;
 }
 

@@ -342,6 +342,38 @@ export async function recordSubscriptionCheck(
   );
 }
 
+/**
+ * A routine check that found the subscription healthy, recorded in one statement: only when
+ * the connection is still active with an active webhook, so neither its status nor its webhook
+ * state moves and no change is owed to the feed. False when the row did not match: record it
+ * with `recordSubscriptionCheck` then.
+ */
+export async function recordRoutineCheck(
+  ex: Executor,
+  id: string,
+  report: SubscriptionReport,
+  at: Date,
+): Promise<boolean> {
+  if (report.state !== 'active' || report.message) return false;
+  const rows = await ex
+    .update(connections)
+    .set({
+      webhookMessage: null,
+      lastReconciledAt: at,
+      lastReconcileReport: { subscription: report, backfill: null },
+      updatedAt: at,
+    })
+    .where(
+      and(
+        eq(connections.id, id),
+        eq(connections.status, 'active'),
+        eq(connections.webhookState, 'active'),
+      ),
+    )
+    .returning({ id: connections.id });
+  return rows.length > 0;
+}
+
 /** Asks the next reconcile run of the connection to backfill. */
 export async function requestBackfill(ex: Executor, id: string, at: Date): Promise<void> {
   await ex.update(connections).set({ backfillRequestedAt: at }).where(eq(connections.id, id));
