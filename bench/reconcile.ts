@@ -33,6 +33,7 @@ import {
   benchRedis,
   cpuSecondsOf,
   createDatabase,
+  dataNodes,
   describeMachine,
   dropPrefix,
   infoSum,
@@ -354,6 +355,21 @@ async function measureSize(size: number) {
       const [hi, lo] = (row?.lsn ?? '0/0').split('/').map((part) => Number.parseInt(part, 16));
       return (hi ?? 0) * 2 ** 32 + (lo ?? 0);
     };
+    /** Bytes held by this run's own keys (the Redis may be shared: INFO memory is not). */
+    const keptBytes = async () => {
+      let total = 0;
+      for (const node of dataNodes(redis)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+          cursor = next;
+          const pipeline = node.pipeline();
+          for (const k of keys) pipeline.memory('USAGE', k);
+          for (const [, bytes] of (await pipeline.exec()) ?? []) total += Number(bytes ?? 0);
+        } while (cursor !== '0');
+      }
+      return total;
+    };
     const netBytes = async () =>
       (await infoSum(redis, 'stats', 'total_net_input_bytes')) +
       (await infoSum(redis, 'stats', 'total_net_output_bytes'));
@@ -369,7 +385,7 @@ async function measureSize(size: number) {
       rows: await rowsWritten(),
       redisCpu: await redisCpuSeconds(redis),
       redisNet: await netBytes(),
-      redisMemory: await infoSum(redis, 'memory', 'used_memory'),
+      redisKept: await keptBytes(),
       wal: await wal(),
       calls: await calls(),
     };
@@ -378,11 +394,13 @@ async function measureSize(size: number) {
     const cost = {
       'worker CPU ms/conn': round2(per((cpuSecondsOf(worker.pid) - before.worker) * 1000)),
       'Postgres rows written/conn': round2(per((await rowsWritten()) - before.rows)),
-      'Redis CPU ms/conn': round2(per(((await redisCpuSeconds(redis)) - before.redisCpu) * 1000)),
-      'Redis bytes/conn (traffic)': Math.round(per((await netBytes()) - before.redisNet)),
-      'Redis bytes/conn (kept)': Math.round(
-        per((await infoSum(redis, 'memory', 'used_memory')) - before.redisMemory),
+      'Redis CPU ms/conn (whole server)': round2(
+        per(((await redisCpuSeconds(redis)) - before.redisCpu) * 1000),
       ),
+      'Redis bytes/conn (traffic, whole server)': Math.round(
+        per((await netBytes()) - before.redisNet),
+      ),
+      'Redis bytes/conn (kept, own keys)': Math.round(per((await keptBytes()) - before.redisKept)),
       'Postgres WAL bytes/conn (whole server)': Math.round(per((await wal()) - before.wal)),
       'Calendly calls/conn': round2(per((await calls()) - before.calls)),
     };
