@@ -9,6 +9,7 @@ import { createSealer } from '@calhook/crypto';
 import type { Database } from '@calhook/db';
 import { type Logger, type Metrics, tracingActive, withheldError } from '@calhook/observability';
 import {
+  createBusyGate,
   createWorkers,
   type QueueName,
   type Queues,
@@ -17,6 +18,9 @@ import {
 } from '@calhook/queue';
 import { classifyJobError } from './job-errors.ts';
 import { buildProcessors } from './processors/index.ts';
+
+/** The event-loop share above which scheduled background runs wait to start. */
+const BACKGROUND_LOOP_SHARE = 0.75;
 
 export interface WorkerPool {
   services: ConnectionServices;
@@ -84,6 +88,10 @@ export function createWorkerPool(input: {
         }
       : undefined,
   });
+  // Scheduled reconcile runs start only while the event loop was busy less than this share of
+  // the last quarter second: a burst of them (a whole cycle due at once) takes what the
+  // process has to spare, and the deliveries it ingests keep the rest.
+  const backgroundGate = createBusyGate({ threshold: BACKGROUND_LOOP_SHARE });
   const workers = createWorkers({
     prefix: config.queuePrefix,
     shards: config.queueShards,
@@ -108,12 +116,14 @@ export function createWorkerPool(input: {
       changesRetentionMs: config.changesRetentionMs,
       logger,
       onIngestBatch: metrics ? (batch) => metrics.ingestBatchSize.observe(batch.size) : undefined,
+      backgroundGate,
     }),
   });
   return {
     services,
     workers,
     async close() {
+      backgroundGate.close();
       await workers.close();
       await services.close();
       await endpointClient.close();
