@@ -52,6 +52,8 @@ export interface Harness {
     subscriptionUri: string;
   }>;
   stopReceiver(): Promise<void>;
+  /** Stops the worker (finishing its jobs in flight) and starts a new one on the same config. */
+  restartWorker(): Promise<void>;
   /** Starts the receiver again on the same port (same PUBLIC_URL). */
   startReceiver(): Promise<void>;
   /**
@@ -88,11 +90,15 @@ export async function startHarness(
     CALENDLY_CLIENT_SECRET: 'sim-client-secret',
     CALENDLY_WEBHOOK_SIGNING_KEY: 'sim-app-signing-key',
     LOG_LEVEL: 'silent',
+    // Integration files share one database: a worker that swept it on a short cycle would
+    // reconcile other files' connections against its own simulator. A test of the schedule
+    // sets its own cycle (and database).
+    RECONCILE_EVERY: '3650d',
     ...options.env,
   };
   const config = loadConfig(env);
   const logger = options.logger ?? createLogger({ level: 'silent' });
-  const worker = await startWorker(config, logger, { ...options.worker, port: 0 });
+  let worker = await startWorker(config, logger, { ...options.worker, port: 0 });
   let receiver: Awaited<ReturnType<typeof startReceiver>> | null = await startReceiver(
     config,
     logger,
@@ -141,6 +147,10 @@ export async function startHarness(
       );
       const body = response.body as { webhook: { subscriptionUri: string } };
       return { user, userId, connectionId: row.id, subscriptionUri: body.webhook.subscriptionUri };
+    },
+    async restartWorker() {
+      await worker.close();
+      worker = await startWorker(config, logger, { ...options.worker, port: 0 });
     },
     async stopReceiver() {
       await receiver?.close();

@@ -1,7 +1,7 @@
 // Proves every accepted reconcile request gets a run that starts after it: two requests a
 // moment apart, each made right after a change Calendly never delivered, repair both changes,
 // whether the first run has finished or is still running when the second request arrives.
-// Also that the scheduled reconcile-all carries its catalog options in Redis.
+// Also that the scheduled reconcile-sweep carries its catalog options in Redis.
 import type { SimUser } from '@calhook/calendly-simulator';
 import { jobCatalog } from '@calhook/queue';
 import { eventually, testDatabase } from '@calhook/testing';
@@ -120,9 +120,9 @@ describe('reconcile requests', () => {
 });
 
 describe('the reconcile schedule', () => {
-  it('runs reconcile-all with the catalog retry and removal options', async () => {
-    const scheduler = await h.queues.get('reconcile').getJobScheduler('reconcile-all');
-    const expected = jobCatalog['reconcile-all'].options;
+  it('runs reconcile-sweep with the catalog retry and removal options', async () => {
+    const scheduler = await h.queues.get('connections').getJobScheduler('reconcile-sweep');
+    const expected = jobCatalog['reconcile-sweep'].options;
     expect(scheduler?.template?.opts).toMatchObject({
       attempts: expected.attempts,
       backoff: expected.backoff,

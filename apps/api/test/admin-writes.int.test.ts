@@ -105,7 +105,7 @@ beforeAll(async () => {
     { connectionId: randomUUID() },
     { delayMs: 3_600_000 },
   );
-  await queues.schedule('reconcile-all', 3_600_000);
+  await queues.schedule('reconcile-sweep', 3_600_000);
   for (const name of ['done', 'failedA', 'failedB'] as const) {
     const want = name === 'done' ? 'completed' : 'failed';
     await eventually(async () => (await jobs[name].getState()) === want, { what: name });
@@ -170,7 +170,7 @@ async function snapshot() {
 function requestFor(path: string, queueStatus: string) {
   const forged = { ...delivery('{"event":"invitee.created"}'), hookId: 'victim' };
   const queueName = path.includes('job-schedulers')
-    ? 'reconcile'
+    ? 'connections'
     : path.endsWith('/add')
       ? 'events'
       : 'connections';
@@ -192,7 +192,7 @@ function requestFor(path: string, queueStatus: string) {
       .replace(':queueName', queueName)
       .replace(':jobId', String(jobs.waiting.id))
       .replace(':queueStatus', queueStatus)
-      .replace(':schedulerId', 'reconcile-all');
+      .replace(':schedulerId', 'reconcile-sweep');
   return { url, body: bodies[path] };
 }
 

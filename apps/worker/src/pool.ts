@@ -9,6 +9,7 @@ import { createSealer } from '@calhook/crypto';
 import type { Database } from '@calhook/db';
 import { type Logger, type Metrics, tracingActive, withheldError } from '@calhook/observability';
 import {
+  createBusyGate,
   createWorkers,
   type QueueName,
   type Queues,
@@ -17,6 +18,9 @@ import {
 } from '@calhook/queue';
 import { classifyJobError } from './job-errors.ts';
 import { buildProcessors } from './processors/index.ts';
+
+/** The event-loop share above which scheduled background runs wait to start. */
+const BACKGROUND_LOOP_SHARE = 0.75;
 
 export interface WorkerPool {
   services: ConnectionServices;
@@ -48,6 +52,13 @@ export function createWorkerPool(input: {
    * endpoint's 24 h of failures); the real one by default.
    */
   appWebhookClock?: () => Date;
+  /**
+   * The Postgres pool of the connection and reconcile work (the `db` pool by default): a pool
+   * of its own keeps reconcile's many short statements from queueing ahead of ingest.
+   */
+  connectionsDb?: Database;
+  /** Connections of the per-user lock pool (see buildConnectionServices). */
+  lockPoolSize?: number;
 }): WorkerPool {
   const { config, db, queues, logger, metrics } = input;
   const endpointClient = createEndpointClient({
@@ -62,9 +73,13 @@ export function createWorkerPool(input: {
   });
   const services = buildConnectionServices({
     config,
-    db,
+    db: input.connectionsDb ?? db,
     queues,
     logger,
+    lockPoolSize: input.lockPoolSize,
+    // A reconcile run that meets a rate limit is delayed by the job (its slot goes to another
+    // user's run) rather than sleeping in the call; short waits are still waited out.
+    rateLimitWaitMs: 2_000,
     onRefresh: metrics ? (outcome) => metrics.tokenRefresh.inc({ outcome }) : undefined,
     observer: metrics
       ? {
@@ -73,6 +88,10 @@ export function createWorkerPool(input: {
         }
       : undefined,
   });
+  // Scheduled reconcile runs start only while the event loop was busy less than this share of
+  // the last quarter second: a burst of them (a whole cycle due at once) takes what the
+  // process has to spare, and the deliveries it ingests keep the rest.
+  const backgroundGate = createBusyGate({ threshold: BACKGROUND_LOOP_SHARE });
   const workers = createWorkers({
     prefix: config.queuePrefix,
     shards: config.queueShards,
@@ -97,12 +116,14 @@ export function createWorkerPool(input: {
       changesRetentionMs: config.changesRetentionMs,
       logger,
       onIngestBatch: metrics ? (batch) => metrics.ingestBatchSize.observe(batch.size) : undefined,
+      backgroundGate,
     }),
   });
   return {
     services,
     workers,
     async close() {
+      backgroundGate.close();
       await workers.close();
       await services.close();
       await endpointClient.close();

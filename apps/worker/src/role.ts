@@ -1,5 +1,6 @@
 import { startDispatcher } from '@calhook/app-webhooks';
 import { type Config, MAX_QUEUE_SHARDS } from '@calhook/config';
+import { sweepSliceMs } from '@calhook/connections';
 import { createDatabase } from '@calhook/db';
 import { createMetrics, type Logger, tracingActive } from '@calhook/observability';
 import {
@@ -33,12 +34,18 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const concurrency = options.concurrency ?? config.workerConcurrency;
   // Ingest jobs share at most two batch transactions at a time (and run alone only after a
-  // batch failed), so the pool does not grow with the concurrency; the rest is for the
-  // connection and reconcile jobs (5 each), app webhook deliveries (a read and a write or two
-  // around each POST) and the app webhook dispatcher's lock session.
+  // batch failed), so the pool does not grow with the concurrency; the rest is for app
+  // webhook deliveries (a read and a write or two around each POST) and the app webhook
+  // dispatcher's lock session. Connection and reconcile jobs have a pool of their own:
+  // RECONCILE_CONCURRENCY runs mostly wait on Calendly, and their statements never queue
+  // ahead of a delivery's.
   const database = createDatabase(config.databaseUrl, {
     max: 24,
     applicationName: 'calhook-worker',
+  });
+  const connectionsDatabase = createDatabase(config.databaseUrl, {
+    max: 12,
+    applicationName: 'calhook-worker-connections',
   });
   const log = logger.child({ role: 'worker' });
   // Jobs that schedule other jobs (refresh, clean-up) add them through a producer connection.
@@ -69,14 +76,24 @@ export async function startWorker(
     },
     // App webhook deliveries wait on the app's endpoints, not on us: many in flight, each
     // endpoint limited to its share (see @calhook/app-webhooks deliver.ts).
-    concurrency: { events: concurrency, connections: 5, reconcile: 5, webhooks: 100 },
+    concurrency: {
+      events: concurrency,
+      connections: 5,
+      reconcile: config.reconcileConcurrency,
+      webhooks: 100,
+    },
+    connectionsDb: connectionsDatabase.db,
+    // Repairs hold a user's lock while Calendly answers; one in eight runs may hold one.
+    lockPoolSize: Math.max(4, Math.ceil(config.reconcileConcurrency / 8)),
     retiredShards,
     ...(options.appWebhookClock ? { appWebhookClock: options.appWebhookClock } : {}),
   });
   const { workers } = pool;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   // Idempotent: every worker replica upserts the same scheduler, and BullMQ keeps one.
-  await queues.schedule('reconcile-all', config.reconcileEveryMs);
+  // Reconcile is paced by the sweep; the burst schedule of earlier versions is removed.
+  await queues.unschedule('reconcile-all');
+  await queues.schedule('reconcile-sweep', sweepSliceMs(config.reconcileEveryMs));
   await queues.schedule('prune-history');
   // Every worker runs one; the one holding the lock feeds the endpoints, the others stand by.
   const dispatcher = startDispatcher({
@@ -105,6 +122,7 @@ export async function startWorker(
       await pool.close();
       await queues.close();
       producer.disconnect();
+      await connectionsDatabase.close();
       await database.close();
     },
   };

@@ -261,7 +261,7 @@ describe('API errors', () => {
     expectNoSecretsLogged(s);
   });
 
-  it('waits out a 429 on a GET for the time Calendly asks, then succeeds', async () => {
+  it('waits out a spent window before calling again, so Calendly never answers 429', async () => {
     s = await setup({ requestsPerMinute: 2 });
     const user = await paidUser(s);
     const token = user.personalAccessToken;
@@ -269,18 +269,33 @@ describe('API errors', () => {
     await s.client.getCurrentUser(token);
     const me = await s.client.getCurrentUser(token);
     expect(me.uri).toBe(user.uri);
-    // The window opened at the first request; X-RateLimit-Reset said 60 s were left.
+    // The second answer said 0 remaining, 60 s to the reset: the third call waited for it.
     expect(s.sleeps).toEqual([60_000]);
-    expect(s.logs).toHaveLength(1);
+    expect(s.logs).toHaveLength(0);
+    expect(await s.sim.control.requests()).toMatchObject({
+      [user.uri]: { total: 3, rateLimited: 0 },
+    });
+    expectNoSecretsLogged(s);
+  });
+
+  it('waits out a 429 on a GET for the time Calendly asks, then succeeds', async () => {
+    const sim: { current?: Simulator } = {};
+    s = await setup({}, { onSleep: async () => void (await sim.current?.control.faults({})) });
+    sim.current = s.sim;
+    const user = await paidUser(s);
+    await s.sim.control.faults({ rateLimitRate: 1, rateLimitResetSeconds: 60 });
+    const me = await s.client.getCurrentUser(user.personalAccessToken);
+    expect(me.uri).toBe(user.uri);
+    expect(s.sleeps).toEqual([60_000]);
     expect(s.logs[0]?.obj).toMatchObject({ status: 429, kind: 'rate_limited', retryInMs: 60_000 });
     expect(s.logs[0]?.obj.errorBody).toMatchObject({ title: 'Too Many Requests' });
     expectNoSecretsLogged(s);
   });
 
   it('surfaces a 429 on a POST with its wait instead of retrying', async () => {
-    s = await setup({ requestsPerMinute: 1 });
+    s = await setup();
     const user = await paidUser(s);
-    await s.client.getCurrentUser(user.personalAccessToken);
+    await s.sim.control.faults({ rateLimitRate: 1, rateLimitResetSeconds: 60 });
     const error = await failure(
       s.client.createWebhookSubscription(user.personalAccessToken, {
         url: 'https://hooks.example/h',

@@ -3,6 +3,7 @@
 import { inSpan, type SpanHandle } from '@calhook/observability';
 import type { Dispatcher } from 'undici';
 import { CalendlyError, errorFromResponse, errorFromTransport } from './errors.ts';
+import { createRateGate, type RateGate, spentWindowWaitMs } from './rate-gate.ts';
 import { redactPath } from './redact.ts';
 import { targetFor } from './resource-path.ts';
 import { decideRetry, type RetryPolicy } from './retry-policy.ts';
@@ -34,6 +35,8 @@ export interface TransportOptions {
   random: () => number;
   now: () => number;
   logger?: CalendlyLogger | undefined;
+  /** Holds a user's calls back while Calendly says their window is spent (one by default). */
+  gate?: RateGate;
 }
 
 export interface HttpRequest {
@@ -105,6 +108,7 @@ function transportCode(cause: unknown): string | undefined {
 export function createTransport(options: TransportOptions): Transport {
   const { dispatcher, policy, sleep, random, now, logger } = options;
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
+  const gate = options.gate ?? createRateGate();
 
   async function attempt(request: HttpRequest, logPath: string): Promise<HttpResponse> {
     const target = targetFor(request.baseUrl, request.path);
@@ -126,6 +130,9 @@ export function createTransport(options: TransportOptions): Transport {
       throw errorFromTransport(request.method, logPath, cause);
     }
     const status = response.statusCode;
+    const key = gateKey(request);
+    const spent = key === undefined ? 0 : spentWindowWaitMs(response.headers);
+    if (key !== undefined && spent > 0) gate.holdUntil(key, now() + spent);
     const ok = (status >= 200 && status < 300) || request.alsoOk?.includes(status);
     if (text === null && ok) {
       throw new CalendlyError({
@@ -150,11 +157,33 @@ export function createTransport(options: TransportOptions): Transport {
     });
   }
 
+  /**
+   * Waits out a hold on the user's window, or, when it is longer than a 429 would be waited
+   * out, fails as a 429 would (without calling Calendly): the caller delays its work.
+   */
+  async function waitForWindow(key: string, request: HttpRequest, logPath: string) {
+    const wait = gate.waitMs(key, now());
+    if (wait === 0) return;
+    if (wait > policy.maxRateLimitWaitMs) {
+      throw new CalendlyError({
+        kind: 'rate_limited',
+        method: request.method,
+        path: logPath,
+        status: 429,
+        retryAfterMs: wait,
+        message: `Calendly ${request.method} ${logPath} held back: the user's rate-limit window is spent`,
+      });
+    }
+    await sleep(wait);
+  }
+
   async function sendWithRetries(request: HttpRequest, logPath: string, span: SpanHandle) {
+    const key = gateKey(request);
     for (let retriesDone = 0; ; retriesDone++) {
       let error: CalendlyError;
       span.setAttributes({ 'calhook.calendly.attempts': retriesDone + 1 });
       try {
+        if (key !== undefined) await waitForWindow(key, request, logPath);
         const response = await attempt(request, logPath);
         span.setAttributes({ 'http.response.status_code': response.status });
         return response;
@@ -164,6 +193,11 @@ export function createTransport(options: TransportOptions): Transport {
         error = caught;
       }
       const decision = decideRetry(request.method, error, retriesDone, policy, random);
+      // A 429 surfaced to the caller holds the user's other calls until its reset too (one
+      // waited out here is simply waited out).
+      if (key !== undefined && !decision.retry && error.kind === 'rate_limited') {
+        if (error.retryAfterMs) gate.holdUntil(key, now() + error.retryAfterMs);
+      }
       logger?.warn(
         {
           method: request.method,
@@ -207,4 +241,9 @@ export function createTransport(options: TransportOptions): Transport {
       );
     },
   };
+}
+
+/** The user a request counts against: its bearer token (API calls only). */
+function gateKey(request: HttpRequest): string | undefined {
+  return request.endpoint === 'api' ? request.headers.authorization : undefined;
 }

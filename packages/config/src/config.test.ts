@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       webhookToleranceSeconds: 180,
       webhookRetryAfterSeconds: 5,
       reconcileEveryMs: 15 * 60_000,
+      reconcileConcurrency: 96,
       refreshBeforeExpiryMs: 10 * 60_000,
       admin: undefined,
       log: { level: 'info', pretty: false },
@@ -73,12 +74,14 @@ describe('loadConfig', () => {
       WEBHOOK_TOLERANCE_SECONDS: '300',
       WEBHOOK_RETRY_AFTER_SECONDS: '30',
       RECONCILE_EVERY: '2h',
+      RECONCILE_CONCURRENCY: '128',
       PUBLIC_URL: 'https://hooks.example.com/',
       ADMIN_USER: 'ops',
       ADMIN_PASSWORD: adminPassword,
       ADMIN_READ_ONLY: 'No',
       LOG_PRETTY: 'on',
     });
+    expect(config.reconcileConcurrency).toBe(128);
     expect(config.receiverPort).toBe(8080);
     expect(config.webhookToleranceSeconds).toBe(300);
     expect(config.webhookRetryAfterSeconds).toBe(30);
@@ -158,6 +161,7 @@ describe('loadConfig', () => {
       RECEIVER_PORT: 'eighty',
       PUBLIC_URL: 'not a url',
       RECONCILE_EVERY: 'often',
+      RECONCILE_CONCURRENCY: '0',
       ADMIN_USER: 'ops',
       REDIS_CLUSTER_NODES: 'redis://:hunter2@10.0.0.1:7000,ftp://x',
       QUEUE_SHARDS: '0',
@@ -170,6 +174,7 @@ describe('loadConfig', () => {
         'PUBLIC_URL',
         'QUEUE_SHARDS',
         'RECEIVER_PORT',
+        'RECONCILE_CONCURRENCY',
         'RECONCILE_EVERY',
         'REDIS_CLUSTER_NODES',
       ].sort(),

@@ -207,8 +207,12 @@ const variables = z.object({
   WEBHOOK_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5),
   // How long a replaced hook's URL and key stay accepted: deliveries already in flight.
   HOOK_GRACE_PERIOD: duration('1h', 0),
-  // How often every connection is reconciled.
-  RECONCILE_EVERY: duration('15m', 60_000),
+  // How often every connection is reconciled: each at a stable offset within it, so Calendly
+  // sees a flat rate.
+  RECONCILE_EVERY: duration('15m', 10_000),
+  // Reconcile jobs one worker process runs at once: each waits on Calendly (one call in flight
+  // at a time), so this bounds the process's reconcile calls in flight, sized for I/O, not CPU.
+  RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(1_000).default(96),
   // How long before expiry access tokens are refreshed.
   REFRESH_BEFORE_EXPIRY: duration('10m'),
   // Routine backfill window around now, and the wider one imported on first connect.
@@ -346,6 +350,7 @@ export function configSchema(roles: readonly Role[] = allRoles) {
       webhookRetryAfterSeconds: env.WEBHOOK_RETRY_AFTER_SECONDS,
       hookGracePeriodMs: env.HOOK_GRACE_PERIOD,
       reconcileEveryMs: env.RECONCILE_EVERY,
+      reconcileConcurrency: env.RECONCILE_CONCURRENCY,
       refreshBeforeExpiryMs: env.REFRESH_BEFORE_EXPIRY,
       backfill: {
         pastMs: env.BACKFILL_PAST,

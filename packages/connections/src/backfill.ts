@@ -10,6 +10,9 @@ import type { ConnectionDeps } from './deps.ts';
 
 type SkippedItem = BackfillReport['skippedItems'][number];
 
+/** Invitees applied per transaction. */
+const APPLY_BATCH = 100;
+
 /** At most this many skipped items are named in the report (all are counted). */
 const NAMED_SKIPS = 20;
 
@@ -89,10 +92,15 @@ export async function backfill(
         skip({ uri: item.uri, reason: item.reason });
       }
     }
-    const applied = await applyObservationsIsolated(deps.db, items);
-    for (const [i, result] of applied.entries()) {
-      if (!result.ok) skip({ uri: items[i]?.input.invitee.uri ?? null, reason: result.reason });
-      else if (result.contentChanged) report.changed += 1;
+    // Bounded transactions: a group event with thousands of invitees never holds row locks
+    // (that a delivery's ingest may wait on) for one long transaction.
+    for (let start = 0; start < items.length; start += APPLY_BATCH) {
+      const batch = items.slice(start, start + APPLY_BATCH);
+      const applied = await applyObservationsIsolated(deps.db, batch);
+      for (const [i, result] of applied.entries()) {
+        if (!result.ok) skip({ uri: batch[i]?.input.invitee.uri ?? null, reason: result.reason });
+        else if (result.contentChanged) report.changed += 1;
+      }
     }
   }
   report.repairs = run.initial ? 0 : report.changed;

@@ -33,6 +33,8 @@ export interface ConnectionDeps {
   queues: Queues;
   publicUrl: string;
   backfill: BackfillSettings;
+  /** RECONCILE_EVERY: the cycle each connection is reconciled once in, at its own offset. */
+  reconcileEveryMs: number;
   logger: Logger;
   now: () => Date;
   /** Mints a hook id the receiver can check (createHookIds); tests pass one to provoke a 409. */

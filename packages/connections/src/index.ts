@@ -16,6 +16,7 @@ export {
   type ReconcileResult,
   requestReconcile,
   requestReconcileAll,
+  sweepSliceMs,
 } from './reconcile.ts';
 export {
   bindConnections,

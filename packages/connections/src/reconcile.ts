@@ -5,13 +5,15 @@ import {
   type BackfillReport,
   type ConnectionRow,
   connectionRepo,
+  lastSlotOf,
   type SubscriptionReport,
+  spreadRanges,
 } from '@calhook/db';
 import type { JobPayload } from '@calhook/queue';
 import { ReauthRequiredError } from '@calhook/tokens';
 import { backfill } from './backfill.ts';
 import type { BackfillSettings, ConnectionDeps } from './deps.ts';
-import { syncSubscription } from './subscription-sync.ts';
+import { checkSubscription, syncSubscription } from './subscription-sync.ts';
 import { withUserLock } from './user-lock.ts';
 
 export type ReconcileReason = JobPayload<'reconcile-connection'>['reason'];
@@ -25,10 +27,11 @@ export type BackfillDecision =
  * the wide window), a backfill asked for (an app's request, a command, a reconnect), a
  * subscription that had to be created (deliveries may have been lost before it existed), a
  * user whose plan or token allows no subscription (polling is their fallback), and everyone
- * every BACKFILL_EVERY.
+ * once every BACKFILL_EVERY: at the connection's own moment in that cycle (its spread offset),
+ * so routine backfills are spread as evenly as reconciles, never bunched by a common start.
  */
 export function backfillDecision(
-  row: Pick<ConnectionRow, 'lastBackfilledAt' | 'backfillRequestedAt'>,
+  row: Pick<ConnectionRow, 'id' | 'lastBackfilledAt' | 'backfillRequestedAt'>,
   subscription: { state: SubscriptionReport['state']; created: readonly string[] },
   now: Date,
   settings: BackfillSettings,
@@ -50,7 +53,7 @@ export function backfillDecision(
   if (subscription.state === 'unavailable') {
     return { due: true, ...routine, because: 'no subscription possible' };
   }
-  if (now.getTime() - row.lastBackfilledAt.getTime() >= settings.everyMs) {
+  if (row.lastBackfilledAt < lastSlotOf(row.id, settings.everyMs, now)) {
     return { due: true, ...routine, because: 'routine' };
   }
   return { due: false };
@@ -80,9 +83,12 @@ export async function reconcile(
   if (row?.status !== 'active') return { skipped: row?.status ?? 'missing' };
   const startedAt = deps.now();
   try {
-    const subscription = await withUserLock(deps.locks, row.userId, () =>
-      syncSubscription(deps, connectionId),
-    );
+    // Most runs find the subscription healthy and change nothing at Calendly: that check
+    // needs no lock, so a routine run holds no Postgres connection while Calendly answers.
+    // Anything to repair is redone under the user's lock, from a fresh listing.
+    const subscription =
+      (await checkSubscription(deps, row)) ??
+      (await withUserLock(deps.locks, row.userId, () => syncSubscription(deps, connectionId)));
     deps.observer?.subscriptions?.('created', subscription.created.length);
     deps.observer?.subscriptions?.('deleted', subscription.deleted.length);
     deps.observer?.subscriptions?.('kept', subscription.kept.length);
@@ -157,11 +163,41 @@ export async function requestReconcileAll(
   return { connections, jobId: job.id ?? '' };
 }
 
-/** The `reconcile-all` job: a run for every active connection (merged into waiting ones). */
-export async function reconcileAll(
+/**
+ * How often the sweeper runs for a reconcile cycle of `everyMs`, and so the slice of the cycle
+ * each sweep covers: about 180 slices a cycle, at least a second and at most five, so the rate
+ * Calendly sees is flat at the scale of seconds.
+ */
+export function sweepSliceMs(everyMs: number): number {
+  return Math.min(5_000, Math.max(1_000, Math.floor(everyMs / 180)));
+}
+
+/**
+ * The `reconcile-sweep` job, run every `sweepSliceMs`: queues a scheduled run for each active
+ * connection whose offset within the reconcile cycle (a hash of its id, see @calhook/db's
+ * spread) falls in the last slice ended by `slotEnd`. Every connection is reconciled once per
+ * cycle at its own stable moment; a restart does not move anyone, so nothing bursts.
+ */
+export async function reconcileSweep(
   deps: Pick<ConnectionDeps, 'db' | 'queues'>,
-): Promise<{ connections: number }> {
-  const ids = await connectionRepo.activeIds(deps.db);
+  everyMs: number,
+  slotEnd: Date,
+): Promise<{ connections: number; from: string; to: string }> {
+  const slice = sweepSliceMs(everyMs);
+  // The scheduler's runs come exactly a slice apart (at its own phase): each covers the
+  // whole slice that ended last, so consecutive runs cover the cycle without gap or overlap.
+  const to = Math.floor(slotEnd.getTime() / slice) * slice;
+  const from = to - slice;
+  const ids = await connectionRepo.activeIdsInSpread(deps.db, spreadRanges(from, to, everyMs));
+  await enqueueScheduled(deps, ids);
+  return {
+    connections: ids.length,
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+  };
+}
+
+async function enqueueScheduled(deps: Pick<ConnectionDeps, 'queues'>, ids: readonly string[]) {
   const batch = 500;
   for (let i = 0; i < ids.length; i += batch) {
     await deps.queues.enqueueBulk(
@@ -171,5 +207,16 @@ export async function reconcileAll(
         .map((connectionId) => ({ connectionId, reason: 'scheduled' as const })),
     );
   }
+}
+
+/**
+ * The `reconcile-all` job (`pnpm reconcile`): a run for every active connection now, merged
+ * into waiting ones. An operator's catch-up, not the schedule: the schedule is the sweep.
+ */
+export async function reconcileAll(
+  deps: Pick<ConnectionDeps, 'db' | 'queues'>,
+): Promise<{ connections: number }> {
+  const ids = await connectionRepo.activeIds(deps.db);
+  await enqueueScheduled(deps, ids);
   return { connections: ids.length };
 }

@@ -22,6 +22,7 @@ import {
   type ReconcileResult,
   reconcile,
   reconcileAll,
+  reconcileSweep,
   requestReconcile,
 } from './reconcile.ts';
 import { syncSubscription } from './subscription-sync.ts';
@@ -43,6 +44,8 @@ export interface Connections {
   reconcile(connectionId: string, reason: ReconcileReason): Promise<ReconcileResult>;
   /** The `reconcile-all` job. */
   reconcileAll(): Promise<{ connections: number }>;
+  /** The `reconcile-sweep` job: the runs due in the slice of the cycle ending at `slotEnd`. */
+  reconcileSweep(slotEnd: Date): ReturnType<typeof reconcileSweep>;
   /** The `disconnect-cleanup` job. */
   cleanupRemote(payload: CleanupPayload): Promise<{ deleted: number; revoked: number }>;
   /** One subscription check under the user's lock, outside a reconcile run (operators, tests). */
@@ -60,6 +63,7 @@ export function bindConnections(deps: ConnectionDeps): Connections {
     requestReconcile: (userId, reason) => requestReconcile(deps, userId, reason),
     reconcile: (connectionId, reason) => reconcile(deps, connectionId, reason),
     reconcileAll: () => reconcileAll(deps),
+    reconcileSweep: (slotEnd) => reconcileSweep(deps, deps.reconcileEveryMs, slotEnd),
     cleanupRemote: (payload) => cleanupRemote(deps, payload),
     async ensureSubscription(connectionId) {
       const row = await connectionRepo.findById(deps.db, connectionId);
@@ -88,6 +92,17 @@ export function buildConnectionServices(input: {
   observer?: ReconcileObserver;
   /** Hook id minting; tests pass one to provoke a 409 on a known URL. */
   newHookId?: () => string;
+  /**
+   * Connections of the per-user lock pool: how many repairs (runs that change subscriptions)
+   * may hold a user's lock at once. 4 by default; the worker sizes it for its reconcile runs.
+   */
+  lockPoolSize?: number;
+  /**
+   * A 429 (or a user's spent window) asking for a longer wait than this is not waited out in
+   * the call but surfaced, so a job is delayed instead of holding its slot (the Calendly
+   * client's 60 s by default).
+   */
+  rateLimitWaitMs?: number;
 }): ConnectionServices {
   const { config, db, queues, logger } = input;
   const sealer = createSealer(config.encryptionKeys);
@@ -97,6 +112,7 @@ export function buildConnectionServices(input: {
     clientId: config.calendly.clientId,
     clientSecret: config.calendly.clientSecret,
     logger: logger.child({ component: 'calendly' }),
+    ...(input.rateLimitWaitMs === undefined ? {} : { maxRateLimitWaitMs: input.rateLimitWaitMs }),
   });
   const tokens = createTokenService({
     db,
@@ -108,7 +124,10 @@ export function buildConnectionServices(input: {
     onRefresh: input.onRefresh,
   });
   // Per-user locks are held on a pool of their own (see user-lock.ts).
-  const locks = createDatabase(config.databaseUrl, { max: 4, applicationName: 'calhook-locks' });
+  const locks = createDatabase(config.databaseUrl, {
+    max: input.lockPoolSize ?? 4,
+    applicationName: 'calhook-locks',
+  });
   const connections = bindConnections({
     db,
     locks: locks.db,
@@ -118,6 +137,7 @@ export function buildConnectionServices(input: {
     queues,
     publicUrl: config.publicUrl,
     backfill: config.backfill,
+    reconcileEveryMs: config.reconcileEveryMs,
     logger: logger.child({ component: 'connections' }),
     now: () => new Date(),
     newHookId: input.newHookId ?? createHookIds(config.encryptionKeys).mint,

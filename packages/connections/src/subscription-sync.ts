@@ -78,6 +78,67 @@ export async function syncSubscription(
   return report;
 }
 
+/**
+ * The routine check, without the user's lock: Calendly lists our live subscription, active,
+ * as recorded, not retrying, and nothing of ours that would have to go. Then nothing changes
+ * at Calendly or in the hook, and only the check is recorded on the connection. Anything else
+ * (a repair, a refusal) answers null: the caller runs `syncSubscription` under the lock, from
+ * a fresh listing, so a concurrent connect or disconnect is never raced. Failures that may
+ * pass (5xx, 429, network) are thrown as syncSubscription throws them.
+ */
+export async function checkSubscription(
+  deps: SyncDeps,
+  connection: ConnectionRow,
+): Promise<SubscriptionReport | null> {
+  const hook = await hookRepo.currentOf(deps.db, connection.id);
+  if (hook?.state !== 'active' || hook.subscriptionUri === null) return null;
+  const target = targetOf(connection, connection.id);
+  let subscriptions: WebhookSubscriptionResource[];
+  try {
+    subscriptions = await list(deps, target);
+  } catch (error) {
+    if (error instanceof CalendlyError && error.kind === 'forbidden') return null;
+    rethrowUnavailable(error);
+  }
+  const hookIds = subscriptions
+    .map((s) => hookIdOf(s.callback_url))
+    .filter((id): id is string => id !== null);
+  // The usual listing names only this connection's live hook, whose row was just read: no
+  // need to look the hook up again.
+  const knownHooks = hookIds.every((id) => id === hook.id)
+    ? new Map([[hook.id, { id: hook.id, connectionId: connection.id, live: true }]])
+    : await hookRepo.known(deps.db, hookIds, connection.id);
+  const plan = planSubscriptions({
+    subscriptions,
+    connectionId: connection.id,
+    currentHookId: hook.id,
+    publicUrl: deps.publicUrl,
+    knownHooks,
+  });
+  const healthy =
+    plan.keep !== null &&
+    plan.remove.length === 0 &&
+    plan.keep.uri === hook.subscriptionUri &&
+    !plan.keep.retry_started_at &&
+    hook.retryStartedAt === null;
+  if (!healthy || !plan.keep) return null;
+  const report: SubscriptionReport = {
+    state: 'active',
+    kept: [plan.keep.uri],
+    created: [],
+    deleted: [],
+    untouched: plan.untouched.length,
+    retryStartedAt: null,
+  };
+  const at = deps.now();
+  if (!(await connectionRepo.recordRoutineCheck(deps.db, connection.id, report, at))) {
+    // The connection changed meanwhile (a disconnect, a state recorded elsewhere): recorded
+    // the full way, with its change-feed row should the state move.
+    await connectionRepo.recordSubscriptionCheck(deps.db, connection.id, report, at);
+  }
+  return report;
+}
+
 function targetOf(connection: ConnectionRow | null, connectionId: string): Target {
   if (!connection?.calendlyUserUri || !connection.organizationUri) {
     throw new Error(`connection ${connectionId} has no Calendly user`);

@@ -18,6 +18,8 @@ export interface CreateDatabaseOptions {
   max?: number;
   /** Name shown in pg_stat_activity, so operators can tell roles apart. */
   applicationName?: string;
+  /** Called once for every statement sent (benchmarks count a workflow's statements). */
+  onStatement?: () => void;
 }
 
 export function createDatabase(url: string, options: CreateDatabaseOptions = {}): DatabaseHandle {
@@ -27,6 +29,7 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
     connect_timeout: 10,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'calhook' },
+    ...(options.onStatement ? { debug: () => options.onStatement?.() } : {}),
   });
   const db = drizzle(sql, { schema });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };

@@ -23,3 +23,11 @@ export type { KnownHook, NewHook } from './repositories/webhook-hooks.ts';
 export * as hookRepo from './repositories/webhook-hooks.ts';
 export * from './schema/index.ts';
 export type { Reseal, ResealCounts, SealedContext } from './sealed.ts';
+export {
+  lastSlotOf,
+  SPREAD_POSITIONS,
+  spreadOffsetMs,
+  spreadPosition,
+  spreadPositionSql,
+  spreadRanges,
+} from './spread.ts';

@@ -198,15 +198,37 @@ export const jobCatalog = {
     options: {
       attempts: 5,
       backoff: { type: 'exponential', delay: 30_000 },
-      removeOnComplete: { age: 3_600 },
+      // Every connection runs once per cycle: completed runs kept by age would hold a cycle's
+      // worth of jobs (100,000s) in Redis. The last thousand are enough to look at.
+      removeOnComplete: { count: 1_000 },
       removeOnFail: { age: 14 * 86_400 },
     },
     identity: { kind: 'per-key', key: (p) => `reconcile-${p.connectionId}`, pullForward: true },
+    // Every connection once per cycle (100+ a second at 100,000): the workflow logs what it
+    // changed (a subscription repaired, meetings backfilled), the routine rest is debug.
+    doneLogLevel: 'debug',
+  }),
+  'reconcile-sweep': entry({
+    // The schedule of reconcile: every few seconds, queues the runs of the connections whose
+    // offset in RECONCILE_EVERY falls in the slice just ended (packages/connections
+    // reconcile.ts). On the connections queue, so a backlog of reconcile runs never delays
+    // the sweep that keeps the rate flat.
+    queue: 'connections',
+    payload: z.object({}),
+    options: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { count: 100 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+    identity: { kind: 'unique' },
+    doneLogLevel: 'debug',
   }),
   'reconcile-all': entry({
     queue: 'reconcile',
-    // Run by a job scheduler every RECONCILE_EVERY (and by `pnpm reconcile`): asks for one
-    // reconcile-connection per active connection, merged into any of them not yet started.
+    // Run by `pnpm reconcile` (an operator's catch-up): asks for one reconcile-connection per
+    // active connection now, merged into any of them not yet started. Scheduled runs come
+    // from reconcile-sweep instead, spread over the cycle.
     payload: z.object({}),
     options: {
       attempts: 3,

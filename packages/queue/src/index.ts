@@ -1,3 +1,4 @@
+export { type BusyGate, type BusyGateOptions, createBusyGate } from './busy-gate.ts';
 export {
   APP_WEBHOOK_ATTEMPTS,
   APP_WEBHOOK_BACKOFF_MS,

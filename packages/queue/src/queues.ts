@@ -50,7 +50,7 @@ export interface EnqueueOptions {
 }
 
 /** Jobs the catalog runs on a fixed schedule (one scheduler each, however many replicas). */
-export type ScheduledJobName = Extract<JobName, 'reconcile-all' | 'prune-history'>;
+export type ScheduledJobName = Extract<JobName, 'reconcile-sweep' | 'prune-history'>;
 
 export interface Queues {
   readonly prefix: string;
@@ -84,6 +84,11 @@ export interface Queues {
    * the same scheduler and one is kept.
    */
   schedule(name: ScheduledJobName, everyMs?: number): Promise<void>;
+  /**
+   * Removes the job scheduler of `name`, if there is one: what a schedule that no longer
+   * exists (`reconcile-all` every RECONCILE_EVERY, before the sweep) left in Redis.
+   */
+  unschedule(name: JobName): Promise<void>;
   /** Removes the waiting job of a per-key kind, if one waits; a running one is left alone. */
   cancel<N extends JobName>(name: N, key: string): Promise<void>;
   close(): Promise<void>;
@@ -172,6 +177,9 @@ export function createQueues(
         { every },
         { name, data: {}, opts: entry.options },
       );
+    },
+    async unschedule(name) {
+      await unsharded(name).removeJobScheduler(name);
     },
     async cancel(name, key) {
       const queue = unsharded(name);

@@ -3,7 +3,7 @@ import type { Connections } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import type { BatchSummary } from '@calhook/meetings';
 import type { Logger } from '@calhook/observability';
-import type { ProcessorMap, Queues } from '@calhook/queue';
+import type { BusyGate, ProcessorMap, Queues } from '@calhook/queue';
 import type { TokenService } from '@calhook/tokens';
 import { deliverWebhook } from './deliver-webhook.ts';
 import { disconnectCleanup } from './disconnect-cleanup.ts';
@@ -11,6 +11,7 @@ import { ingestProcessors } from './ingest-event.ts';
 import { pruneHistory } from './prune-history.ts';
 import { reconcileAll } from './reconcile-all.ts';
 import { reconcileConnection } from './reconcile-connection.ts';
+import { reconcileSweep } from './reconcile-sweep.ts';
 import { refreshTokenProcessor } from './refresh-token.ts';
 import { replayWebhooks } from './replay-webhooks.ts';
 
@@ -26,6 +27,8 @@ export interface ProcessorDeps {
   deliver: Deliverer;
   logger?: Logger;
   onIngestBatch?: (summary: BatchSummary) => void;
+  /** Scheduled background work waits on it for room on the event loop (see busy-gate.ts). */
+  backgroundGate?: BusyGate;
 }
 
 /** The worker's processor for every job in the catalog; a missing one is a compile error. */
@@ -36,6 +39,7 @@ export function buildProcessors(deps: ProcessorDeps): ProcessorMap {
     'disconnect-cleanup': disconnectCleanup(deps),
     'reconcile-connection': reconcileConnection(deps),
     'reconcile-all': reconcileAll(deps),
+    'reconcile-sweep': reconcileSweep(deps),
     'prune-history': pruneHistory(deps),
     'deliver-webhook': deliverWebhook(deps),
     'replay-webhooks': replayWebhooks(deps),

@@ -11,6 +11,7 @@ import {
   type SubscriptionReport,
 } from '../schema/connections.ts';
 import { RESEAL_BATCH, type Reseal, type ResealCounts } from '../sealed.ts';
+import { spreadPositionSql } from '../spread.ts';
 import * as changeRepo from './changes.ts';
 
 /**
@@ -85,6 +86,27 @@ export async function activeIds(ex: Executor): Promise<string[]> {
     .select({ id: connections.id })
     .from(connections)
     .where(eq(connections.status, 'active'));
+  return rows.map((row) => row.id);
+}
+
+/**
+ * The active connections whose spread position (spread.ts) lies in one of the ranges
+ * ([from, to) each): one slice of a cycle, read through `connections_spread_idx`.
+ */
+export async function activeIdsInSpread(
+  ex: Executor,
+  ranges: readonly { from: number; to: number }[],
+): Promise<string[]> {
+  if (ranges.length === 0) return [];
+  const position = spreadPositionSql(connections.id);
+  const inRanges = sql.join(
+    ranges.map((r) => sql`(${position} >= ${r.from} and ${position} < ${r.to})`),
+    sql` or `,
+  );
+  const rows = await ex
+    .select({ id: connections.id })
+    .from(connections)
+    .where(and(eq(connections.status, 'active'), sql`(${inRanges})`));
   return rows.map((row) => row.id);
 }
 
@@ -318,6 +340,38 @@ export async function recordSubscriptionCheck(
         .where(eq(connections.id, id)),
     () => id,
   );
+}
+
+/**
+ * A routine check that found the subscription healthy, recorded in one statement: only when
+ * the connection is still active with an active webhook, so neither its status nor its webhook
+ * state moves and no change is owed to the feed. False when the row did not match: record it
+ * with `recordSubscriptionCheck` then.
+ */
+export async function recordRoutineCheck(
+  ex: Executor,
+  id: string,
+  report: SubscriptionReport,
+  at: Date,
+): Promise<boolean> {
+  if (report.state !== 'active' || report.message) return false;
+  const rows = await ex
+    .update(connections)
+    .set({
+      webhookMessage: null,
+      lastReconciledAt: at,
+      lastReconcileReport: { subscription: report, backfill: null },
+      updatedAt: at,
+    })
+    .where(
+      and(
+        eq(connections.id, id),
+        eq(connections.status, 'active'),
+        eq(connections.webhookState, 'active'),
+      ),
+    )
+    .returning({ id: connections.id });
+  return rows.length > 0;
 }
 
 /** Asks the next reconcile run of the connection to backfill. */

@@ -9,6 +9,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { spreadPositionSql } from '../spread.ts';
 import { timestamps, tstz } from './columns.ts';
 
 export const connectionStatuses = ['active', 'reauth_required', 'disconnected'] as const;
@@ -106,6 +107,9 @@ export const connections = pgTable(
     uniqueIndex('connections_user_id_key').on(t.userId),
     index('connections_calendly_user_idx').on(t.calendlyUserUri),
     index('connections_status_idx').on(t.status),
+    // The scheduled reconcile selects the active connections of one slice of the cycle by
+    // their spread position (spread.ts): a range scan, not a pass over every connection.
+    index('connections_spread_idx').on(spreadPositionSql(t.id)).where(sql`${t.status} = 'active'`),
     check(
       'connections_status_check',
       sql`${t.status} in ('active', 'reauth_required', 'disconnected')`,

@@ -1,0 +1,1 @@
+CREATE INDEX "connections_spread_idx" ON "connections" USING btree ((('x' || substr(md5("id"::text), 1, 12))::bit(48)::bigint)) WHERE "connections"."status" = 'active';
