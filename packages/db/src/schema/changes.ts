@@ -49,7 +49,6 @@ export const changes = pgTable(
     uniqueIndex('changes_id_key').on(t.id),
     index('changes_position_idx').on(t.txid, t.seq),
     index('changes_user_position_idx').on(t.userId, t.txid, t.seq),
-    index('changes_occurred_at_idx').on(t.occurredAt),
     check(
       'changes_type_check',
       sql`${t.type} in ('meeting.created', 'meeting.updated', 'meeting.canceled', 'connection.updated')`,
