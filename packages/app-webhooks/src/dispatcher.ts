@@ -1,7 +1,8 @@
-// The dispatcher: follows the change feed from each endpoint's cursor and turns every change an
-// endpoint subscribes to into a `deliver-webhook` job, then moves the cursor. Jobs are added
-// before the cursor moves, and a job's id is its endpoint and change, so a dispatcher that dies
-// in between loses nothing and its successor's repeats are dropped. One dispatcher is active at
+// The dispatcher: follows the change feed from each endpoint's cursor and turns the changes an
+// endpoint subscribes to into `deliver-webhooks` jobs, runs of up to APP_WEBHOOK_BATCH
+// consecutive changes, then moves the cursor. Jobs are added before the cursor moves, and a
+// run's id is its endpoint and its first and last change, so a dispatcher that dies in between
+// loses nothing and its successor's repeats of the same runs are dropped. One dispatcher is active at
 // a time (a Postgres advisory lock held on a session of its own); the others wait to take over.
 // It is woken by the feed's NOTIFY and polls slowly besides, so a lost notification only delays.
 import {
@@ -12,7 +13,7 @@ import {
   type WebhookEndpointRow,
 } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
-import type { JobPayload, Queues } from '@calhook/queue';
+import { APP_WEBHOOK_BATCH, type JobPayload, type Queues } from '@calhook/queue';
 import type postgres from 'postgres';
 import type { AppWebhookObserver } from './observer.ts';
 import { subscribes } from './subscription.ts';
@@ -59,10 +60,12 @@ export async function dispatchEndpoint(
     if (read.rows.length === 0) return false;
     const changes = read.rows.map(changeRepo.toChange);
     if (page === 0 && changes[0]) onFirst?.(changes[0]);
-    const payloads: JobPayload<'deliver-webhook'>[] = changes
-      .filter((change) => subscribes(endpoint.types, change.type))
-      .map((change) => ({ endpointId: endpoint.id, change }));
-    await deps.queues.enqueueBulk('deliver-webhook', payloads);
+    const due = changes.filter((change) => subscribes(endpoint.types, change.type));
+    const payloads: JobPayload<'deliver-webhooks'>[] = [];
+    for (let i = 0; i < due.length; i += APP_WEBHOOK_BATCH) {
+      payloads.push({ endpointId: endpoint.id, changes: due.slice(i, i + APP_WEBHOOK_BATCH) });
+    }
+    await deps.queues.enqueueBulk('deliver-webhooks', payloads);
     const next = changeRepo.encodeCursor(read.next);
     // Another dispatcher moved it (a takeover), or the endpoint is gone: leave it to that one.
     if (!(await endpointRepo.advanceCursor(deps.db, endpoint.id, cursor, next))) return false;
