@@ -28,10 +28,12 @@ const ENDPOINT_CACHE_MS = 1_000;
 /** How long a delivery waits for its endpoint's share before going back to the queue. */
 const SHARE_WAIT_MS = 250;
 /**
- * Runs of one endpoint this process works at once. A run beyond them goes back to the queue
- * (unspent), so an endpoint that holds every request keeps at most this many worker slots.
+ * Runs of one endpoint this process works at once, and how many more may wait here for their
+ * turn. A run beyond those goes back to the queue (unspent), so an endpoint that holds every
+ * request keeps at most their sum of the worker's slots.
  */
 const RUNS_PER_ENDPOINT = 4;
+const RUNS_WAITING_PER_ENDPOINT = 4;
 
 /** A failed attempt the queue retries on the endpoint's back-off. */
 export class DeliveryFailedError extends Error {
@@ -90,25 +92,28 @@ function secretsAt(signing: Signing, now: Date): string[] {
 }
 
 /**
- * Per-endpoint shares of this process's delivery slots: a delivery waits briefly for one of its
- * endpoint's `limit` places, and gives up (back to the queue) rather than hold a worker slot.
+ * Per-endpoint shares of this process's delivery slots: a single delivery waits briefly for one
+ * of its endpoint's `limit` places and gives up (back to the queue) rather than hold a worker
+ * slot; a run's POSTs wait their turn (the run holds its slot either way).
  */
 function createShares(limit: number) {
   const held = new Map<string, number>();
   const waiting = new Map<string, (() => void)[]>();
   return {
-    /** A place, however long that takes: for a run, which already holds its worker slot. */
-    wait(key: string): Promise<void> {
+    /**
+     * A place, however long that takes, in turn; or false at once when `maxWaiting` already
+     * wait for one of the key's places.
+     */
+    async wait(key: string, maxWaiting = Number.POSITIVE_INFINITY): Promise<boolean> {
       const count = held.get(key) ?? 0;
       if (count < limit) {
         held.set(key, count + 1);
-        return Promise.resolve();
+        return true;
       }
-      return new Promise<void>((resolve) => {
-        const queue = waiting.get(key) ?? [];
-        waiting.set(key, queue);
-        queue.push(resolve);
-      });
+      const queue = waiting.get(key) ?? [];
+      if (queue.length >= maxWaiting) return false;
+      waiting.set(key, queue);
+      return new Promise<boolean>((resolve) => queue.push(() => resolve(true)));
     },
     async acquire(key: string): Promise<boolean> {
       const count = held.get(key) ?? 0;
@@ -177,7 +182,7 @@ export function createDeliverer(deps: DeliveryDeps) {
   const disableAfterMs = deps.disableAfterMs ?? DISABLE_AFTER_MS;
   const writeLog = createLogWriter(deps.db);
   const cache = new Map<string, { at: number; signing: Promise<Signing | null> }>();
-  const runs = new Map<string, number>();
+  const runs = createShares(RUNS_PER_ENDPOINT);
 
   function signingOf(endpointId: string): Promise<Signing | null> {
     const cached = cache.get(endpointId);
@@ -272,11 +277,9 @@ export function createDeliverer(deps: DeliveryDeps) {
     if (signing.endpoint.status === 'disabled') {
       return { delivered: 0, skipped: 'endpoint_disabled' };
     }
-    const working = runs.get(endpointId) ?? 0;
-    if (working >= RUNS_PER_ENDPOINT) {
+    if (!(await runs.wait(endpointId, RUNS_WAITING_PER_ENDPOINT))) {
       throw new EndpointBusyError(100 + Math.floor(Math.random() * 400));
     }
-    runs.set(endpointId, working + 1);
     try {
       const outcomes: ({ result: AttemptResult; row: NewDelivery } | undefined)[] = [];
       let next = 0;
@@ -324,9 +327,7 @@ export function createDeliverer(deps: DeliveryDeps) {
       );
       return { delivered, retrying: failures.length };
     } finally {
-      const left = (runs.get(endpointId) ?? 1) - 1;
-      if (left <= 0) runs.delete(endpointId);
-      else runs.set(endpointId, left);
+      runs.release(endpointId);
     }
   }
 
