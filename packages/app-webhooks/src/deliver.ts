@@ -6,6 +6,7 @@
 import type { Sealer } from '@calhook/crypto';
 import {
   type Change,
+  changeRepo,
   type Database,
   deliveryRepo,
   endpointRepo,
@@ -13,10 +14,16 @@ import {
   type WebhookEndpointRow,
 } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
-import { APP_WEBHOOK_BACKOFF_MS, type JobPayload, type Queues } from '@calhook/queue';
+import {
+  APP_WEBHOOK_BACKOFF_MS,
+  APP_WEBHOOK_BATCH,
+  type JobPayload,
+  type Queues,
+} from '@calhook/queue';
 import type { AttemptResult, EndpointClient } from './endpoint-client.ts';
 import type { AppWebhookObserver } from './observer.ts';
 import { webhookHeaders } from './signature.ts';
+import { subscribes } from './subscription.ts';
 
 /** How long an endpoint fails before it is disabled (API.md: at least 24 h of retries). */
 export const DISABLE_AFTER_MS = 24 * 3_600_000;
@@ -271,12 +278,25 @@ export function createDeliverer(deps: DeliveryDeps) {
    * (due at the schedule's first retry). Done once those are queued.
    */
   async function run(payload: JobPayload<'deliver-webhooks'>, log: Logger): Promise<RunResult> {
-    const { endpointId, changes } = payload;
+    const { endpointId } = payload;
     const signing = await signingOf(endpointId);
     if (!signing) return { delivered: 0, skipped: 'endpoint_deleted' };
     if (signing.endpoint.status === 'disabled') {
       return { delivered: 0, skipped: 'endpoint_disabled' };
     }
+    const after = changeRepo.decodeCursor(payload.after);
+    const through = changeRepo.decodeCursor(payload.through);
+    if (!after || !through) throw new Error(`run of endpoint ${endpointId} has unreadable cursors`);
+    // The span as the dispatcher saw it (positioned then): changes pruned since are gone.
+    const span = await changeRepo.read(deps.db, {
+      after,
+      limit: APP_WEBHOOK_BATCH,
+      settle: false,
+    });
+    const changes = span.rows
+      .filter((row) => !changeRepo.isBefore(through, row.at))
+      .map(changeRepo.toChange)
+      .filter((change) => subscribes(signing.endpoint.types, change.type));
     if (!(await runs.wait(endpointId, RUNS_WAITING_PER_ENDPOINT))) {
       throw new EndpointBusyError(100 + Math.floor(Math.random() * 400));
     }

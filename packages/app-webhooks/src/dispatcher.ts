@@ -1,10 +1,11 @@
 // The dispatcher: follows the change feed from each endpoint's cursor and turns the changes an
-// endpoint subscribes to into `deliver-webhooks` jobs, runs of up to APP_WEBHOOK_BATCH
-// consecutive changes, then moves the cursor. Jobs are added before the cursor moves, and a
-// run's id is its endpoint and its first and last change, so a dispatcher that dies in between
-// loses nothing and its successor's repeats of the same runs are dropped. One dispatcher is active at
-// a time (a Postgres advisory lock held on a session of its own); the others wait to take over.
-// It is woken by the feed's NOTIFY and polls slowly besides, so a lost notification only delays.
+// endpoint subscribes to into `deliver-webhooks` jobs, spans of up to APP_WEBHOOK_BATCH
+// consecutive changes (positions only: a run reads its changes), then moves the cursor. Jobs
+// are added before the cursor moves, and a run's id is its endpoint and its span, so a
+// dispatcher that dies in between loses nothing and its successor's repeats of the same runs
+// are dropped. One dispatcher is active at a time (a Postgres advisory lock held on a session
+// of its own); the others wait to take over. It is woken by the feed's NOTIFY and polls slowly
+// besides, so a lost notification only delays.
 import {
   type Change,
   changeRepo,
@@ -56,14 +57,20 @@ export async function dispatchEndpoint(
   for (let page = 0; page < PAGES_PER_PASS; page++) {
     const after = changeRepo.decodeCursor(cursor);
     if (!after) throw new Error(`endpoint ${endpoint.id} has an unreadable cursor`);
-    const read = await changeRepo.read(deps.db, { after, limit: PAGE });
+    // Positions and types only: each run reads its span's changes itself.
+    const read = await changeRepo.read(deps.db, { after, limit: PAGE, data: false });
     if (read.rows.length === 0) return false;
     const changes = read.rows.map(changeRepo.toChange);
     if (page === 0 && changes[0]) onFirst?.(changes[0]);
-    const due = changes.filter((change) => subscribes(endpoint.types, change.type));
     const payloads: JobPayload<'deliver-webhooks'>[] = [];
-    for (let i = 0; i < due.length; i += APP_WEBHOOK_BATCH) {
-      payloads.push({ endpointId: endpoint.id, changes: due.slice(i, i + APP_WEBHOOK_BATCH) });
+    for (let i = 0; i < changes.length; i += APP_WEBHOOK_BATCH) {
+      const span = changes.slice(i, i + APP_WEBHOOK_BATCH);
+      if (!span.some((change) => subscribes(endpoint.types, change.type))) continue;
+      payloads.push({
+        endpointId: endpoint.id,
+        after: i === 0 ? cursor : (changes[i - 1] as Change).cursor,
+        through: (span[span.length - 1] as Change).cursor,
+      });
     }
     await deps.queues.enqueueBulk('deliver-webhooks', payloads);
     const next = changeRepo.encodeCursor(read.next);

@@ -95,22 +95,16 @@ describe('app webhook deliveries', () => {
     expect(due.at(-1)).toBeGreaterThan(24 * 3_600_000);
   });
 
-  it('go in runs of consecutive changes, each run once per endpoint', () => {
-    const changes = ['chg_1', 'chg_2', 'chg_3'].map((id) => ({
-      id,
-      cursor: 'c1.x',
-      type: 'meeting.created',
-      occurredAt: '2026-12-03T10:00:00.000Z',
-      userId: 'u1',
-      data: {},
-    }));
-    const run = jobOptions('deliver-webhooks', { endpointId: 'we_a', changes });
-    expect(run.jobId).toBe('whb-we_a-chg_1-chg_3');
-    expect(jobOptions('deliver-webhooks', { endpointId: 'we_b', changes }).jobId).not.toBe(
+  it('go in runs of consecutive changes, each run once per endpoint and span', () => {
+    const span = { after: 'c2.MS4x', through: 'c2.MS4xMDA' };
+    const run = jobOptions('deliver-webhooks', { endpointId: 'we_a', ...span });
+    expect(run.jobId).toBe('whb-we_a-c2.MS4x-c2.MS4xMDA');
+    expect(jobOptions('deliver-webhooks', { endpointId: 'we_a', ...span }).jobId).toBe(run.jobId);
+    expect(jobOptions('deliver-webhooks', { endpointId: 'we_b', ...span }).jobId).not.toBe(
       run.jobId,
     );
     expect(
-      jobOptions('deliver-webhooks', { endpointId: 'we_a', changes: changes.slice(1) }).jobId,
+      jobOptions('deliver-webhooks', { endpointId: 'we_a', ...span, through: 'c2.MS41MA' }).jobId,
     ).not.toBe(run.jobId);
   });
 

@@ -257,13 +257,16 @@ export const jobCatalog = {
   }),
   'deliver-webhooks': entry({
     queue: 'webhooks',
-    // A run of an endpoint's consecutive changes (those it subscribes to), as the dispatcher
-    // read them from the feed: each is sent once, and each that fails gets a `deliver-webhook`
-    // retry job of its own, due at the schedule's first retry. The run succeeds once those
-    // are queued; a run that fails before that (Postgres or Redis trouble) is run again whole.
+    // A run of an endpoint's changes: the span of at most APP_WEBHOOK_BATCH consecutive feed
+    // changes after `after` up to `through` (cursors), read from the feed by the run itself, so
+    // the changes' bytes never pass through Redis. Each change the endpoint subscribes to is
+    // sent once, and each that fails gets a `deliver-webhook` retry job of its own, due at the
+    // schedule's first retry. The run succeeds once those are queued; a run that fails before
+    // that (Postgres or Redis trouble) is run again whole.
     payload: z.object({
       endpointId: z.string().min(1),
-      changes: z.array(webhookChange).min(1).max(APP_WEBHOOK_BATCH),
+      after: z.string().min(1),
+      through: z.string().min(1),
     }),
     options: {
       attempts: 10,
@@ -271,13 +274,9 @@ export const jobCatalog = {
       removeOnComplete: { age: 86_400, count: 10_000 },
       removeOnFail: { age: 14 * 86_400 },
     },
-    // Once per endpoint and run: a dispatcher that died after adding but before saving its
+    // Once per endpoint and span: a dispatcher that died after adding but before saving its
     // cursor reads the same changes again, and the runs it adds again are dropped.
-    identity: {
-      kind: 'job-id',
-      id: (p) =>
-        ['whb', p.endpointId, p.changes[0]?.id, p.changes[p.changes.length - 1]?.id].join('-'),
-    },
+    identity: { kind: 'job-id', id: (p) => ['whb', p.endpointId, p.after, p.through].join('-') },
     validateOnEnqueue: false,
     doneLogLevel: 'debug',
   }),

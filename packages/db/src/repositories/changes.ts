@@ -167,15 +167,27 @@ export async function positionSettled(db: Database): Promise<void> {
  */
 export async function read(
   db: Database,
-  options: { after: Position; limit: number; userId?: string | undefined },
+  options: {
+    after: Position;
+    limit: number;
+    userId?: string | undefined;
+    /** false: each row's `data` is null (a reader that needs only ids, types and positions). */
+    data?: boolean;
+    /**
+     * false: no numbering first, for a reader of changes it already saw positioned (a
+     * delivery run reading the span its dispatcher read).
+     */
+    settle?: boolean;
+  },
 ): Promise<FeedPage> {
-  await positionSettled(db);
+  if (options.settle !== false) await positionSettled(db);
   const user = options.userId === undefined ? sql`` : sql`and c.user_id = ${options.userId}`;
+  const data = options.data === false ? sql`null::jsonb as data` : sql`c.data`;
   // `p.position >=` is implied by the row comparison; said alone, it lets the planner range-scan
   // the positions instead of reading the whole feed.
   const rows = await db.execute<ChangeRow & { position: string; seq: string }>(sql`
     select c.seq, c.txid::text as txid, c.id, c.type, c.user_id as "userId",
-      c.connection_id as "connectionId", c.meeting_id as "meetingId", c.data,
+      c.connection_id as "connectionId", c.meeting_id as "meetingId", ${data},
       c.occurred_at as "occurredAt", p.position
     from ${changePositions} p join ${changes} c on c.txid = p.txid
     where p.position >= ${options.after.position}::bigint
