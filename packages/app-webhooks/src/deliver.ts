@@ -288,13 +288,12 @@ export function createDeliverer(deps: DeliveryDeps) {
     const through = changeRepo.decodeCursor(payload.through);
     if (!after || !through) throw new Error(`run of endpoint ${endpointId} has unreadable cursors`);
     // The span as the dispatcher saw it (positioned then): changes pruned since are gone.
-    const span = await changeRepo.read(deps.db, {
+    const span = await changeRepo.readSpan(deps.db, {
       after,
+      through,
       limit: APP_WEBHOOK_BATCH,
-      settle: false,
     });
-    const changes = span.rows
-      .filter((row) => !changeRepo.isBefore(through, row.at))
+    const changes = span
       .map(changeRepo.toChange)
       .filter((change) => subscribes(signing.endpoint.types, change.type));
     if (!(await runs.wait(endpointId, RUNS_WAITING_PER_ENDPOINT))) {
