@@ -1,9 +1,10 @@
 // App webhook delivery, each figure beside what it is compared with in the same run.
 //
-// 1. Outbound throughput to one local endpoint: N `deliver-webhook` jobs (one change each,
-//    ~1.5 KB bodies) are added through the job catalog with the worker stopped; the real worker
-//    process (apps/worker/src/server.ts) is started and timed from the first to the last request
-//    the endpoint receives (bench/servers/webhook-sink.ts, a process of its own, answers 204).
+// 1. Outbound throughput to one local endpoint: N changes (~1.5 KB bodies) are appended to the
+//    feed through its owner with the worker stopped; the real worker process
+//    (apps/worker/src/server.ts: its dispatcher reads them and queues `deliver-webhooks` runs,
+//    its queue workers send them) is started and timed from the first to the last request the
+//    endpoint receives (bench/servers/webhook-sink.ts, a process of its own, answers 204).
 //    Baseline, same round: this process signs the same bodies per Standard Webhooks and POSTs
 //    them to the same endpoint over undici, 100 at a time, with nothing else: no queue, no
 //    endpoint read, no delivery log. The least any deliverer must do.
@@ -21,7 +22,6 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { newSecret, webhookHeaders } from '../packages/app-webhooks/src/index.ts';
 import { type Change, changeRepo, endpointRepo } from '../packages/db/src/index.ts';
-import { createProducerRedis, createQueues } from '../packages/queue/src/index.ts';
 import { freePort } from '../packages/testing/src/redis-server.ts';
 import {
   benchPrefix,
@@ -35,7 +35,6 @@ import {
   percentile,
   printTable,
   redisEnv,
-  redisTarget,
   round1,
   round2,
   scratchDatabase,
@@ -105,8 +104,6 @@ async function main() {
   const key = newEncryptionKey();
   const prefix = benchPrefix('wh');
   const redis = benchRedis();
-  const producer = createProducerRedis(redisTarget);
-  const queues = createQueues(producer, prefix);
   const sinkPort = await freePort();
   const sinkUrl = `http://127.0.0.1:${sinkPort}`;
   const workerPort = await freePort();
@@ -166,15 +163,20 @@ async function main() {
 
     const throughput: Record<string, string | number>[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      // calhook: jobs queued with the worker stopped, then drained by the real worker.
+      // calhook: changes put in the feed with the worker stopped, then sent by the real worker.
       await resetStats();
       for (let i = 0; i < JOBS; i += 1_000) {
-        await queues.enqueueBulk(
-          'deliver-webhook',
-          changes.slice(i, i + 1_000).map((change) => ({
-            endpointId,
-            change: { ...change, id: `${change.id}r${round}` },
-          })),
+        await database.db.transaction((tx) =>
+          changeRepo.append(
+            tx,
+            changes.slice(i, i + 1_000).map((change) => ({
+              type: 'meeting.updated' as const,
+              userId: change.userId,
+              connectionId: randomUUID(),
+              meetingId: null,
+              data: change.data,
+            })),
+          ),
         );
       }
       const worker = await startWorker(`throughput-${round}`);
@@ -270,8 +272,6 @@ async function main() {
     }
   } finally {
     await stopAll();
-    await queues.close();
-    producer.disconnect();
     await dropPrefix(redis, prefix);
     redis.disconnect();
     await database.close();

@@ -66,6 +66,7 @@ export function createWorkerPool(input: {
   });
   const deliver = createDeliverer({
     db,
+    queues,
     sealer: createSealer(config.encryptionKeys),
     client: endpointClient,
     now: input.appWebhookClock ?? (() => new Date()),

@@ -1,9 +1,11 @@
-// The dispatcher: follows the change feed from each endpoint's cursor and turns every change an
-// endpoint subscribes to into a `deliver-webhook` job, then moves the cursor. Jobs are added
-// before the cursor moves, and a job's id is its endpoint and change, so a dispatcher that dies
-// in between loses nothing and its successor's repeats are dropped. One dispatcher is active at
-// a time (a Postgres advisory lock held on a session of its own); the others wait to take over.
-// It is woken by the feed's NOTIFY and polls slowly besides, so a lost notification only delays.
+// The dispatcher: follows the change feed from each endpoint's cursor and turns the changes an
+// endpoint subscribes to into `deliver-webhooks` jobs, spans of up to APP_WEBHOOK_BATCH
+// consecutive changes (positions only: a run reads its changes), then moves the cursor. Jobs
+// are added before the cursor moves, and a run's id is its endpoint and its span, so a
+// dispatcher that dies in between loses nothing and its successor's repeats of the same runs
+// are dropped. One dispatcher is active at a time (a Postgres advisory lock held on a session
+// of its own); the others wait to take over. It is woken by the feed's NOTIFY and polls slowly
+// besides, so a lost notification only delays.
 import {
   type Change,
   changeRepo,
@@ -12,7 +14,7 @@ import {
   type WebhookEndpointRow,
 } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
-import type { JobPayload, Queues } from '@calhook/queue';
+import { APP_WEBHOOK_BATCH, type JobPayload, type Queues } from '@calhook/queue';
 import type postgres from 'postgres';
 import type { AppWebhookObserver } from './observer.ts';
 import { subscribes } from './subscription.ts';
@@ -55,14 +57,22 @@ export async function dispatchEndpoint(
   for (let page = 0; page < PAGES_PER_PASS; page++) {
     const after = changeRepo.decodeCursor(cursor);
     if (!after) throw new Error(`endpoint ${endpoint.id} has an unreadable cursor`);
-    const read = await changeRepo.read(deps.db, { after, limit: PAGE });
+    // Positions and types only: each run reads its span's changes itself.
+    const read = await changeRepo.read(deps.db, { after, limit: PAGE, data: false });
     if (read.rows.length === 0) return false;
     const changes = read.rows.map(changeRepo.toChange);
     if (page === 0 && changes[0]) onFirst?.(changes[0]);
-    const payloads: JobPayload<'deliver-webhook'>[] = changes
-      .filter((change) => subscribes(endpoint.types, change.type))
-      .map((change) => ({ endpointId: endpoint.id, change }));
-    await deps.queues.enqueueBulk('deliver-webhook', payloads);
+    const payloads: JobPayload<'deliver-webhooks'>[] = [];
+    for (let i = 0; i < changes.length; i += APP_WEBHOOK_BATCH) {
+      const span = changes.slice(i, i + APP_WEBHOOK_BATCH);
+      if (!span.some((change) => subscribes(endpoint.types, change.type))) continue;
+      payloads.push({
+        endpointId: endpoint.id,
+        after: i === 0 ? cursor : (changes[i - 1] as Change).cursor,
+        through: (span[span.length - 1] as Change).cursor,
+      });
+    }
+    await deps.queues.enqueueBulk('deliver-webhooks', payloads);
     const next = changeRepo.encodeCursor(read.next);
     // Another dispatcher moved it (a takeover), or the endpoint is gone: leave it to that one.
     if (!(await endpointRepo.advanceCursor(deps.db, endpoint.id, cursor, next))) return false;

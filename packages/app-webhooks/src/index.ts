@@ -13,6 +13,7 @@ export {
   type DeliveryResult,
   DISABLE_AFTER_MS,
   EndpointBusyError,
+  type RunResult,
 } from './deliver.ts';
 export {
   type Dispatcher,

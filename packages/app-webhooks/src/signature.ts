@@ -1,7 +1,7 @@
 // Standard Webhooks signing (https://www.standardwebhooks.com): the secret is `whsec_` and the
 // base64 of the key; each signature is `v1,` and the base64 HMAC-SHA256 of
 // `<webhook-id>.<webhook-timestamp>.<body>`; several are separated by spaces.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
 
 export const SECRET_PREFIX = 'whsec_';
 /** Random bytes of a new secret: the specification asks for 24 to 64. */
@@ -17,6 +17,21 @@ export function secretKey(secret: string): Buffer {
   return Buffer.from(encoded, 'base64');
 }
 
+/**
+ * HMAC keys by secret, prepared once: preparing a key from bytes on every signature cost more
+ * than the HMAC itself. Secrets are few (an endpoint's one or two); the map is cleared if not.
+ */
+const keys = new Map<string, KeyObject>();
+function hmacKey(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    if (keys.size >= 10_000) keys.clear();
+    key = createSecretKey(secretKey(secret));
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 export interface SignedMessage {
   id: string;
   /** Unix seconds of this attempt. */
@@ -28,9 +43,7 @@ export interface SignedMessage {
 export function signatureHeader(message: SignedMessage, secrets: readonly string[]): string {
   const content = `${message.id}.${message.timestamp}.${message.body}`;
   return secrets
-    .map(
-      (secret) => `v1,${createHmac('sha256', secretKey(secret)).update(content).digest('base64')}`,
-    )
+    .map((secret) => `v1,${createHmac('sha256', hmacKey(secret)).update(content).digest('base64')}`)
     .join(' ');
 }
 

@@ -64,7 +64,11 @@ describe('shards', () => {
 });
 
 describe('app webhook deliveries', () => {
-  const backoff = backoffStrategies['app-webhook'] as (attemptsMade: number) => number;
+  const strategy = backoffStrategies['app-webhook'] as (
+    attemptsMade: number,
+    data: unknown,
+  ) => number;
+  const backoff = (attemptsMade: number) => strategy(attemptsMade, {});
 
   it('retry first within 10 s, then within 60 s, then growing, for more than 24 h', () => {
     expect(backoff(1)).toBeLessThanOrEqual(10_000);
@@ -74,6 +78,34 @@ describe('app webhook deliveries', () => {
       expect(delays[i]).toBeGreaterThanOrEqual(delays[i - 1] as number);
     }
     expect(delays.reduce((a, b) => a + b, 0)).toBeGreaterThan(24 * 3_600_000);
+  });
+
+  it("retry a run's failed change on the same schedule, counted from the run's attempt", () => {
+    // The run's attempt fails at 0; its retry job is queued due after the first retry's delay,
+    // and each failure of that job waits as the schedule says for the retry it is.
+    const retried = { priorAttempts: 1 };
+    const due = [backoff(1)];
+    for (let made = 1; made < APP_WEBHOOK_ATTEMPTS; made++) {
+      due.push((due.at(-1) as number) + strategy(made, retried));
+    }
+    expect(due[0]).toBeLessThanOrEqual(10_000);
+    expect(due[1]).toBeLessThanOrEqual(60_000);
+    expect(strategy(1, retried)).toBe(backoff(2));
+    expect(strategy(2, retried)).toBe(backoff(3));
+    expect(due.at(-1)).toBeGreaterThan(24 * 3_600_000);
+  });
+
+  it('go in runs of consecutive changes, each run once per endpoint and span', () => {
+    const span = { after: 'c2.MS4x', through: 'c2.MS4xMDA' };
+    const run = jobOptions('deliver-webhooks', { endpointId: 'we_a', ...span });
+    expect(run.jobId).toBe('whb-we_a-c2.MS4x-c2.MS4xMDA');
+    expect(jobOptions('deliver-webhooks', { endpointId: 'we_a', ...span }).jobId).toBe(run.jobId);
+    expect(jobOptions('deliver-webhooks', { endpointId: 'we_b', ...span }).jobId).not.toBe(
+      run.jobId,
+    );
+    expect(
+      jobOptions('deliver-webhooks', { endpointId: 'we_a', ...span, through: 'c2.MS41MA' }).jobId,
+    ).not.toBe(run.jobId);
   });
 
   it('are one job per endpoint and change, and one more per replay', () => {

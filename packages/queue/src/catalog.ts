@@ -60,11 +60,28 @@ export const APP_WEBHOOK_ATTEMPTS = 12;
  * Back-off schedules jobs name in `backoff: { type }` beyond BullMQ's own fixed and
  * exponential: delay before retry number `attemptsMade` (1 for the first retry).
  */
-export const backoffStrategies: Record<string, (attemptsMade: number) => number> = {
-  'app-webhook': (attemptsMade) =>
-    APP_WEBHOOK_BACKOFF_MS[Math.min(attemptsMade, APP_WEBHOOK_BACKOFF_MS.length) - 1] ??
-    APP_WEBHOOK_BACKOFF_MS[0],
+export const backoffStrategies: Record<string, (attemptsMade: number, data: unknown) => number> = {
+  // A retry job queued by a `deliver-webhooks` run carries the attempts already made
+  // (`priorAttempts`), so its own back-off continues the schedule where that run left it.
+  'app-webhook': (attemptsMade, data) => {
+    const prior = (data as { priorAttempts?: number } | undefined)?.priorAttempts ?? 0;
+    const retry = Math.min(attemptsMade + prior, APP_WEBHOOK_BACKOFF_MS.length);
+    return APP_WEBHOOK_BACKOFF_MS[retry - 1] ?? APP_WEBHOOK_BACKOFF_MS[0];
+  },
 };
+
+/** Changes one `deliver-webhooks` job carries at most. */
+export const APP_WEBHOOK_BATCH = 100;
+
+/** A change of the feed as app webhooks send it (API.md, "Change"). */
+const webhookChange = z.object({
+  id: z.string().min(1),
+  cursor: z.string(),
+  type: z.string(),
+  occurredAt: isoDate,
+  userId: z.string(),
+  data: z.unknown(),
+});
 
 /** One webhook delivery as the receiver took it. */
 const delivery = z.object({
@@ -238,21 +255,42 @@ export const jobCatalog = {
     },
     identity: { kind: 'unique' },
   }),
-  'deliver-webhook': entry({
+  'deliver-webhooks': entry({
     queue: 'webhooks',
-    // One change to one app webhook endpoint, the Change as the body's source. Retried on the
-    // endpoint's schedule (first within 10 s, second within 60 s, then growing) for over 24 h;
-    // the endpoint is disabled once it has failed for 24 h, and its jobs then end quietly.
+    // A run of an endpoint's changes: the span of at most APP_WEBHOOK_BATCH consecutive feed
+    // changes after `after` up to `through` (cursors), read from the feed by the run itself, so
+    // the changes' bytes never pass through Redis. Each change the endpoint subscribes to is
+    // sent once, and each that fails gets a `deliver-webhook` retry job of its own, due at the
+    // schedule's first retry. The run succeeds once those are queued; a run that fails before
+    // that (Postgres or Redis trouble) is run again whole.
     payload: z.object({
       endpointId: z.string().min(1),
-      change: z.object({
-        id: z.string().min(1),
-        cursor: z.string(),
-        type: z.string(),
-        occurredAt: isoDate,
-        userId: z.string(),
-        data: z.unknown(),
-      }),
+      after: z.string().min(1),
+      through: z.string().min(1),
+    }),
+    options: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age: 86_400, count: 10_000 },
+      removeOnFail: { age: 14 * 86_400 },
+    },
+    // Once per endpoint and span: a dispatcher that died after adding but before saving its
+    // cursor reads the same changes again, and the runs it adds again are dropped.
+    identity: { kind: 'job-id', id: (p) => ['whb', p.endpointId, p.after, p.through].join('-') },
+    validateOnEnqueue: false,
+    doneLogLevel: 'debug',
+  }),
+  'deliver-webhook': entry({
+    queue: 'webhooks',
+    // One change to one app webhook endpoint, the Change as the body's source: a retry of a
+    // `deliver-webhooks` run's failed change, or a replay. Retried on the endpoint's schedule
+    // (first within 10 s, second within 60 s, then growing) for over 24 h; the endpoint is
+    // disabled once it has failed for 24 h, and its jobs then end quietly.
+    payload: z.object({
+      endpointId: z.string().min(1),
+      change: webhookChange,
+      /** Attempts made before this job (1 for the retry of a run's failed change). */
+      priorAttempts: z.number().int().min(0).optional(),
       /** Set for a replay: a delivery of its own (same webhook-id), not merged into the first. */
       replayId: z
         .string()

@@ -2,6 +2,7 @@ export { type BusyGate, type BusyGateOptions, createBusyGate } from './busy-gate
 export {
   APP_WEBHOOK_ATTEMPTS,
   APP_WEBHOOK_BACKOFF_MS,
+  APP_WEBHOOK_BATCH,
   allQueueNames,
   backoffStrategies,
   catalogEntry,

@@ -77,7 +77,11 @@ export interface Queues {
     options?: EnqueueOptions,
   ): Promise<Job>;
   /** Many jobs of one kind in one round trip, each with its catalog identity. */
-  enqueueBulk<N extends JobName>(name: N, payloads: readonly JobPayload<N>[]): Promise<Job[]>;
+  enqueueBulk<N extends JobName>(
+    name: N,
+    payloads: readonly JobPayload<N>[],
+    options?: EnqueueOptions,
+  ): Promise<Job[]>;
   /**
    * Runs `name` every `everyMs` (the catalog's own interval by default) from a BullMQ job
    * scheduler whose template carries the catalog's options. Idempotent: every replica upserts
@@ -146,7 +150,7 @@ export function createQueues(
       const data = validated(name, payload);
       return queueOf(name, data).add(name, data, jobOptions(name, data, options.delayMs));
     },
-    async enqueueBulk(name, payloads) {
+    async enqueueBulk(name, payloads, options = {}) {
       if (payloads.length === 0) return [];
       // One addBulk per queue (a Cluster runs each in its own slot), answers in input order.
       const byQueue = new Map<Queue, { index: number; data: JobPayload<typeof name> }[]>();
@@ -161,7 +165,11 @@ export function createQueues(
       await Promise.all(
         [...byQueue].map(async ([queue, group]) => {
           const added = await queue.addBulk(
-            group.map(({ data }) => ({ name, data, opts: jobOptions(name, data) })),
+            group.map(({ data }) => ({
+              name,
+              data,
+              opts: jobOptions(name, data, options.delayMs),
+            })),
           );
           for (const [i, job] of added.entries()) jobs[group[i]?.index ?? 0] = job;
         }),

@@ -200,10 +200,10 @@ export function createWorkers(options: WorkersOptions): Workers {
         concurrency,
         autorun: true,
         settings: {
-          backoffStrategy: (attemptsMade, type) => {
+          backoffStrategy: (attemptsMade, type, _error, job) => {
             const strategy = type === undefined ? undefined : backoffStrategies[type];
             if (!strategy) throw new Error(`unknown back-off ${type}`);
-            return strategy(attemptsMade);
+            return strategy(attemptsMade, job?.data);
           },
         },
         ...telemetry,

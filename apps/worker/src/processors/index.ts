@@ -5,7 +5,7 @@ import type { BatchSummary } from '@calhook/meetings';
 import type { Logger } from '@calhook/observability';
 import type { BusyGate, ProcessorMap, Queues } from '@calhook/queue';
 import type { TokenService } from '@calhook/tokens';
-import { deliverWebhook } from './deliver-webhook.ts';
+import { deliverWebhook, deliverWebhooks } from './deliver-webhook.ts';
 import { disconnectCleanup } from './disconnect-cleanup.ts';
 import { ingestProcessors } from './ingest-event.ts';
 import { pruneHistory } from './prune-history.ts';
@@ -23,7 +23,7 @@ export interface ProcessorDeps {
   changesRetentionMs: number;
   /** Producer-side queues, for jobs that queue others (a replay). */
   queues: Queues;
-  /** Delivers one change to one app webhook endpoint. */
+  /** Delivers changes to app webhook endpoints. */
   deliver: Deliverer;
   logger?: Logger;
   onIngestBatch?: (summary: BatchSummary) => void;
@@ -41,6 +41,7 @@ export function buildProcessors(deps: ProcessorDeps): ProcessorMap {
     'reconcile-all': reconcileAll(deps),
     'reconcile-sweep': reconcileSweep(deps),
     'prune-history': pruneHistory(deps),
+    'deliver-webhooks': deliverWebhooks(deps),
     'deliver-webhook': deliverWebhook(deps),
     'replay-webhooks': replayWebhooks(deps),
   };

@@ -2,7 +2,8 @@
 // changes in transactions that commit out of order (some roll back) while a reader pages all the
 // while; in the end the reader saw every committed change exactly once, in order, and nothing
 // that rolled back. Transactions that change the same object one after another appear in the
-// order they committed. Also cursors round-trip and reject what calhook did not issue.
+// order they committed. A span read by its bounds is what the feed read gives between them.
+// Also cursors round-trip and reject what calhook did not issue.
 import { randomUUID } from 'node:crypto';
 import { testUrls, uniqueId } from '@calhook/testing';
 import { sql } from 'drizzle-orm';
@@ -147,6 +148,47 @@ describe('the change feed', () => {
       await handle.close();
     }
   }, 60_000);
+
+  it('reads a span as the feed read gives it, inside one transaction and across several', async () => {
+    const handle = createDatabase(testUrls().databaseUrl, { max: 2 });
+    const userId = uniqueId('span');
+    try {
+      const start = await changeRepo.head(handle.db);
+      for (const size of [6, 4]) {
+        await handle.db.transaction((tx) =>
+          changeRepo.append(
+            tx,
+            Array.from({ length: size }, (_, i) => ({
+              type: 'connection.updated' as const,
+              userId,
+              connectionId: randomUUID(),
+              meetingId: null,
+              data: { size, i },
+            })),
+          ),
+        );
+      }
+      const feed = (await changeRepo.read(handle.db, { after: start, limit: 1_000 })).rows;
+      const ours = feed.filter((row) => row.userId === userId);
+      expect(ours).toHaveLength(10);
+      const spans: [changeRepo.Position, changeRepo.Position][] = [
+        [start, (ours[2] as changeRepo.PositionedChange).at],
+        [(ours[1] as changeRepo.PositionedChange).at, (ours[4] as changeRepo.PositionedChange).at],
+        [(ours[3] as changeRepo.PositionedChange).at, (ours[8] as changeRepo.PositionedChange).at],
+        [(ours[8] as changeRepo.PositionedChange).at, (ours[9] as changeRepo.PositionedChange).at],
+      ];
+      for (const [after, through] of spans) {
+        const expected = feed.filter(
+          (row) => changeRepo.isBefore(after, row.at) && !changeRepo.isBefore(through, row.at),
+        );
+        const span = await changeRepo.readSpan(handle.db, { after, through, limit: 1_000 });
+        expect(span.map((row) => row.id)).toEqual(expected.map((row) => row.id));
+        expect(span).toEqual(expected);
+      }
+    } finally {
+      await handle.close();
+    }
+  });
 
   it('round-trips cursors and refuses strings it did not issue', () => {
     const position = { position: 999_999_999_999_999, seq: 123_456_789 };

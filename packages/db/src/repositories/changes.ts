@@ -167,15 +167,22 @@ export async function positionSettled(db: Database): Promise<void> {
  */
 export async function read(
   db: Database,
-  options: { after: Position; limit: number; userId?: string | undefined },
+  options: {
+    after: Position;
+    limit: number;
+    userId?: string | undefined;
+    /** false: each row's `data` is null (a reader that needs only ids, types and positions). */
+    data?: boolean;
+  },
 ): Promise<FeedPage> {
   await positionSettled(db);
   const user = options.userId === undefined ? sql`` : sql`and c.user_id = ${options.userId}`;
+  const data = options.data === false ? sql`null::jsonb as data` : sql`c.data`;
   // `p.position >=` is implied by the row comparison; said alone, it lets the planner range-scan
   // the positions instead of reading the whole feed.
   const rows = await db.execute<ChangeRow & { position: string; seq: string }>(sql`
     select c.seq, c.txid::text as txid, c.id, c.type, c.user_id as "userId",
-      c.connection_id as "connectionId", c.meeting_id as "meetingId", c.data,
+      c.connection_id as "connectionId", c.meeting_id as "meetingId", ${data},
       c.occurred_at as "occurredAt", p.position
     from ${changePositions} p join ${changes} c on c.txid = p.txid
     where p.position >= ${options.after.position}::bigint
@@ -193,6 +200,39 @@ export async function read(
     } as PositionedChange;
   });
   return { rows: positioned, next: positioned.at(-1)?.at ?? options.after };
+}
+
+/**
+ * The changes after `after` up to and including `through`, in feed order, at most `limit`:
+ * a span a reader already saw positioned (no numbering first). Each position's changes are
+ * read by index between its bounds, so a span inside a large transaction reads only itself.
+ */
+export async function readSpan(
+  db: Database,
+  span: { after: Position; through: Position; limit: number },
+): Promise<PositionedChange[]> {
+  const { after, through } = span;
+  const rows = await db.execute<ChangeRow & { position: string; seq: string }>(sql`
+    select c.seq, c.txid::text as txid, c.id, c.type, c.user_id as "userId",
+      c.connection_id as "connectionId", c.meeting_id as "meetingId", c.data,
+      c.occurred_at as "occurredAt", p.position
+    from ${changePositions} p
+    cross join lateral (
+      select * from ${changes} c
+      where c.txid = p.txid
+        and c.seq > case when p.position = ${after.position}::bigint then ${after.seq}::bigint else 0 end
+        and c.seq <= case when p.position = ${through.position}::bigint then ${through.seq}::bigint
+          else ${Number.MAX_SAFE_INTEGER}::bigint end
+      order by c.seq
+    ) c
+    where p.position between ${after.position}::bigint and ${through.position}::bigint
+    order by p.position, c.seq
+    limit ${span.limit}`);
+  return rows.map((row) => {
+    const at = { position: Number(row.position), seq: Number(row.seq) };
+    const { position: _, ...change } = row;
+    return { ...change, seq: at.seq, occurredAt: new Date(row.occurredAt), at } as PositionedChange;
+  });
 }
 
 /**
