@@ -38,11 +38,12 @@ import {
   dropPrefix,
   dropQueue,
   inviteeCreatedBody,
+  localRoleEnv,
   median,
   newEncryptionKey,
   numberSetting,
   percentile,
-  redisEnv,
+  roleLogFile,
   round2,
   scratchDatabase,
   seedHooks,
@@ -112,27 +113,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const roleEnv = {
-  DATABASE_URL: database.url,
-  ...redisEnv,
-  QUEUE_PREFIX: prefix,
-  ENCRYPTION_KEY: key.base64,
-  API_TOKEN,
-  HOST: '127.0.0.1',
-  RECEIVER_PORT: String(PORTS.receiver),
-  API_PORT: String(PORTS.api),
-  WORKER_PORT: String(PORTS.worker),
-  // No Calendly here: reconcile and refresh jobs must fail fast locally, never leave the host.
-  CALENDLY_API_URL: 'http://127.0.0.1:9',
-  CALENDLY_AUTH_URL: 'http://127.0.0.1:9',
-  RECONCILE_EVERY: '1d',
-  LOG_LEVEL: 'info',
-  NODE_ENV: 'production',
-};
-
-// BENCH_LOG_DIR keeps each role's log lines (info level) for reading after a run.
-const logFile = (role: string) =>
-  process.env.BENCH_LOG_DIR ? { logFile: `${process.env.BENCH_LOG_DIR}/${role}.log` } : {};
+const roleEnv = localRoleEnv({
+  databaseUrl: database.url,
+  prefix,
+  encryptionKey: key.base64,
+  apiToken: API_TOKEN,
+  ports: PORTS,
+});
+const logFile = roleLogFile;
 
 const startRole = (role: 'receiver' | 'api' | 'worker') =>
   startNode(`apps/${role}/src/server.ts`, roleEnv, {

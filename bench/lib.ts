@@ -419,3 +419,37 @@ export const mib = (bytes: number) => round1(bytes / 2 ** 20);
 export function printTable(rows: Record<string, string | number>[]): void {
   console.table(rows);
 }
+
+/**
+ * The environment every calhook role of a bench runs with: its own database, Redis prefix and
+ * keys, local ports, and no Calendly (reconcile and refresh fail fast, never leave the host).
+ */
+export function localRoleEnv(options: {
+  databaseUrl: string;
+  prefix: string;
+  encryptionKey: string;
+  apiToken: string;
+  ports: { receiver: number; api: number; worker: number };
+}): Record<string, string> {
+  return {
+    DATABASE_URL: options.databaseUrl,
+    ...redisEnv,
+    QUEUE_PREFIX: options.prefix,
+    ENCRYPTION_KEY: options.encryptionKey,
+    API_TOKEN: options.apiToken,
+    HOST: '127.0.0.1',
+    RECEIVER_PORT: String(options.ports.receiver),
+    API_PORT: String(options.ports.api),
+    WORKER_PORT: String(options.ports.worker),
+    CALENDLY_API_URL: 'http://127.0.0.1:9',
+    CALENDLY_AUTH_URL: 'http://127.0.0.1:9',
+    RECONCILE_EVERY: '1d',
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'production',
+  };
+}
+
+/** BENCH_LOG_DIR keeps each role's log lines (info level) for reading after a run. */
+export function roleLogFile(role: string): { logFile?: string } {
+  return process.env.BENCH_LOG_DIR ? { logFile: `${process.env.BENCH_LOG_DIR}/${role}.log` } : {};
+}

@@ -44,6 +44,7 @@ import {
   redisCpuSeconds,
   redisEnv,
   redisTarget,
+  roleLogFile,
   round1,
   round2,
   rssOf,
@@ -82,8 +83,7 @@ const machine = await describeMachine();
 console.log('machine', machine);
 const redis = benchRedis();
 const logger = createLogger({ level: 'silent' });
-const logFile = (role: string) =>
-  process.env.BENCH_LOG_DIR ? { logFile: `${process.env.BENCH_LOG_DIR}/${role}.log` } : {};
+const logFile = roleLogFile;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>) {
