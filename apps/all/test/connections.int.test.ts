@@ -86,11 +86,12 @@ describe('connect', () => {
 
     const status = await h.api('GET', `/v1/connections/${userId}`);
     // The first import runs right after the connect and records a check of its own: only the
-    // time of the last check may have moved, forward.
-    const { lastReconciledAt: answeredAt, ...answered } = response.body;
-    const { lastReconciledAt: readAt, ...read } = status.body;
+    // time of the last check, and with it the row's updatedAt, may have moved, forward.
+    const { lastReconciledAt: answeredAt, updatedAt: answeredUpdate, ...answered } = response.body;
+    const { lastReconciledAt: readAt, updatedAt: readUpdate, ...read } = status.body;
     expect(read).toEqual(answered);
     expect(Date.parse(readAt)).toBeGreaterThanOrEqual(Date.parse(answeredAt));
+    expect(Date.parse(readUpdate)).toBeGreaterThanOrEqual(Date.parse(answeredUpdate));
   });
 
   it('connects with an authorization code and PKCE', async () => {
