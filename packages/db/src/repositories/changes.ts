@@ -159,6 +159,20 @@ export async function positionSettled(db: Database): Promise<void> {
   });
 }
 
+/** A change row as the feed's reads select it (`changeColumns`), its position as text. */
+type ChangeRowWithPosition = ChangeRow & { position: string; seq: string };
+
+/** The columns of a feed read over `change_positions p` and `changes c`, `data` as given. */
+const changeColumns = (data: SQL) => sql`c.seq, c.txid::text as txid, c.id, c.type,
+  c.user_id as "userId", c.connection_id as "connectionId", c.meeting_id as "meetingId", ${data},
+  c.occurred_at as "occurredAt", p.position`;
+
+function positionedChange(row: ChangeRowWithPosition): PositionedChange {
+  const at = { position: Number(row.position), seq: Number(row.seq) };
+  const { position: _, ...change } = row;
+  return { ...change, seq: at.seq, occurredAt: new Date(row.occurredAt), at } as PositionedChange;
+}
+
 /**
  * Up to `limit` changes after `after`, in feed order: by the position of their transaction,
  * then by `seq`. Numbers the transactions that ended since the last read first, in a
@@ -180,25 +194,14 @@ export async function read(
   const data = options.data === false ? sql`null::jsonb as data` : sql`c.data`;
   // `p.position >=` is implied by the row comparison; said alone, it lets the planner range-scan
   // the positions instead of reading the whole feed.
-  const rows = await db.execute<ChangeRow & { position: string; seq: string }>(sql`
-    select c.seq, c.txid::text as txid, c.id, c.type, c.user_id as "userId",
-      c.connection_id as "connectionId", c.meeting_id as "meetingId", ${data},
-      c.occurred_at as "occurredAt", p.position
+  const rows = await db.execute<ChangeRowWithPosition>(sql`
+    select ${changeColumns(data)}
     from ${changePositions} p join ${changes} c on c.txid = p.txid
     where p.position >= ${options.after.position}::bigint
       and (p.position, c.seq) > (${options.after.position}::bigint, ${options.after.seq}::bigint) ${user}
     order by p.position, c.seq
     limit ${options.limit}`);
-  const positioned = rows.map((row) => {
-    const at = { position: Number(row.position), seq: Number(row.seq) };
-    const { position: _, ...change } = row;
-    return {
-      ...change,
-      seq: at.seq,
-      occurredAt: new Date(row.occurredAt),
-      at,
-    } as PositionedChange;
-  });
+  const positioned = rows.map(positionedChange);
   return { rows: positioned, next: positioned.at(-1)?.at ?? options.after };
 }
 
@@ -212,10 +215,8 @@ export async function readSpan(
   span: { after: Position; through: Position; limit: number },
 ): Promise<PositionedChange[]> {
   const { after, through } = span;
-  const rows = await db.execute<ChangeRow & { position: string; seq: string }>(sql`
-    select c.seq, c.txid::text as txid, c.id, c.type, c.user_id as "userId",
-      c.connection_id as "connectionId", c.meeting_id as "meetingId", c.data,
-      c.occurred_at as "occurredAt", p.position
+  const rows = await db.execute<ChangeRowWithPosition>(sql`
+    select ${changeColumns(sql`c.data`)}
     from ${changePositions} p
     cross join lateral (
       select * from ${changes} c
@@ -228,11 +229,7 @@ export async function readSpan(
     where p.position between ${after.position}::bigint and ${through.position}::bigint
     order by p.position, c.seq
     limit ${span.limit}`);
-  return rows.map((row) => {
-    const at = { position: Number(row.position), seq: Number(row.seq) };
-    const { position: _, ...change } = row;
-    return { ...change, seq: at.seq, occurredAt: new Date(row.occurredAt), at } as PositionedChange;
-  });
+  return rows.map(positionedChange);
 }
 
 /**
