@@ -3,7 +3,7 @@
 // testcontainers (a laptop with Docker). Each run migrates a database of its own and drops it.
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
-import { migrateDatabase } from '../packages/db/src/migrate.ts';
+import { dropDatabase, migrateDatabase } from '../packages/db/src/migrate.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -43,17 +43,4 @@ export default async function setup(project: TestProject) {
   return async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
   };
-}
-
-async function dropDatabase(url: string) {
-  const { default: postgres } = await import('postgres');
-  const name = new URL(url).pathname.slice(1);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`drop database if exists "${name}" with (force)`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
 }

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { createProducerRedis, createQueues } from '@calhook/queue';
 import { freePort, testUrls, uniqueId } from '@calhook/testing';
-import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
+import { dropDatabase } from '../../packages/db/src/migrate.ts';
 import { descendants, isRunning, type NpmRun, runNpm } from './npm-script.ts';
 
 const running: NpmRun[] = [];
@@ -158,7 +158,11 @@ describe('npm run demo', () => {
   it('plays a booking, a reschedule, a cancellation and a no-show into the change feed', async () => {
     const env = await environment();
     const demoDatabase = `${new URL(String(env.DATABASE_URL)).pathname.slice(1)}_demo`;
-    cleanups.push(() => dropDatabase(String(env.DATABASE_URL), demoDatabase));
+    cleanups.push(() => {
+      const demo = new URL(String(env.DATABASE_URL));
+      demo.pathname = `/${demoDatabase}`;
+      return dropDatabase(demo.toString());
+    });
     cleanups.push(() => emptyQueues(String(env.REDIS_URL), `${env.QUEUE_PREFIX}-demo`));
     const startedAt = Date.now();
     const run = start(['run', 'demo'], env);
@@ -201,17 +205,6 @@ describe('npm run demo', () => {
     await allGone(started, 5_000);
   }, 150_000);
 });
-
-async function dropDatabase(serverUrl: string, name: string) {
-  const admin = new URL(serverUrl);
-  admin.pathname = '/postgres';
-  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`drop database if exists "${name}" with (force)`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
 
 async function emptyQueues(redisUrl: string, prefix: string) {
   const redis = createProducerRedis(redisUrl);

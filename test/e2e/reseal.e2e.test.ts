@@ -4,7 +4,6 @@
 // row, `--check` reports nothing left, and running it again changes nothing.
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { testUrls, uniqueId } from '@calhook/testing';
-import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSealer, keyIdOf } from '../../packages/crypto/src/index.ts';
 import {
@@ -14,6 +13,7 @@ import {
   hookRepo,
   migrateDatabase,
 } from '../../packages/db/src/index.ts';
+import { dropDatabase } from '../../packages/db/src/migrate.ts';
 import { runEntry } from './processes.ts';
 
 // A database of its own: the command re-seals every row, and other tests' rows are sealed
@@ -29,11 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await database?.close();
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-  await sql.unsafe(`drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
-  await sql.end();
+  await dropDatabase(url);
 });
 
 /** A value as calhook sealed it before values were bound to their row (format v1). */

@@ -8,12 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { startApi } from '@calhook/api-app';
 import { startSimulator } from '@calhook/calendly-simulator';
 import { loadConfigOrExit } from '@calhook/config';
-import { migrateDatabase } from '@calhook/db';
+import { dropDatabase, migrateDatabase } from '@calhook/db';
 import { createLogger, guardProcess, onShutdown } from '@calhook/observability';
 import { createProducerRedis, createQueues, type RedisTarget } from '@calhook/queue';
 import { startReceiver } from '@calhook/receiver-app';
 import { startWorker } from '@calhook/worker-app';
-import postgres from 'postgres';
 import { ensureDevSecrets } from './dev-env.ts';
 import { startDevServices } from './dev-start.ts';
 import { freePort } from './free-port.ts';
@@ -307,15 +306,7 @@ async function resetDemoData(
   prefix: string,
   shards: number,
 ) {
-  const name = decodeURIComponent(new URL(url).pathname.slice(1));
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
+  await dropDatabase(url);
   await migrateDatabase(url);
   const redis = createProducerRedis(redisTarget);
   const queues = createQueues(redis, prefix, { shards });

@@ -4,7 +4,7 @@
 // converges and no run fails; and after a worker restart each connection is reconciled at its
 // own moment of the cycle, not all at once.
 import { randomBytes } from 'node:crypto';
-import { connectionRepo, createDatabase, lastSlotOf, migrateDatabase } from '@calhook/db';
+import { connectionRepo, dropDatabase, lastSlotOf, migrateDatabase } from '@calhook/db';
 import { callApi, eventually, testUrls } from '@calhook/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.ts';
@@ -115,13 +115,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close();
-  const admin = new URL(databaseUrl);
-  admin.pathname = '/postgres';
-  const server = createDatabase(admin.toString(), { max: 1 });
-  await server.sql
-    .unsafe(`drop database if exists "${new URL(databaseUrl).pathname.slice(1)}" with (force)`)
-    .catch(() => {});
-  await server.close();
+  await dropDatabase(databaseUrl).catch(() => {});
 });
 
 describe('reconcile at 300 ms a call', () => {

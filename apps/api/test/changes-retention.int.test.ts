@@ -8,11 +8,11 @@ import {
   changeRepo,
   createDatabase,
   type DatabaseHandle,
+  dropDatabase,
   migrateDatabase,
 } from '@calhook/db';
 import { createLogger } from '@calhook/observability';
 import { eventually, testUrls, uniqueId } from '@calhook/testing';
-import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApiApp } from '../src/app.ts';
 
@@ -29,11 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await database?.close();
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-  await sql.unsafe(`drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
-  await sql.end();
+  await dropDatabase(url);
 });
 
 it('answers 410 with the oldest cursor for a cursor older than the retention', async () => {

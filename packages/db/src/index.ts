@@ -7,7 +7,7 @@ export {
   type Tx,
 } from './client.ts';
 export { type ConnectionView, connectionView, connectionViewOf } from './connection-view.ts';
-export { ensureDatabase, migrateDatabase, migrationsFolder } from './migrate.ts';
+export { dropDatabase, ensureDatabase, migrateDatabase, migrationsFolder } from './migrate.ts';
 export type { Change, FeedPage, NewChange, Position } from './repositories/changes.ts';
 // Each table's owner: the only code that inserts into, updates or deletes from it.
 export * as changeRepo from './repositories/changes.ts';

@@ -32,6 +32,20 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   }
 }
 
+/** Drops the database named in `url` if it exists, closing its sessions first. */
+export async function dropDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  if (!name) throw new Error('the URL names no database');
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 /**
  * Creates the database if missing and applies the committed migrations in `drizzle/`.
  * An advisory lock makes concurrent migrators (several replicas starting) take turns.

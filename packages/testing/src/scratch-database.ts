@@ -1,5 +1,4 @@
-import { migrateDatabase } from '@calhook/db';
-import postgres from 'postgres';
+import { dropDatabase, migrateDatabase } from '@calhook/db';
 import { testUrls, uniqueId } from './index.ts';
 
 export interface ScratchDatabase {
@@ -17,15 +16,6 @@ export async function scratchDatabase(): Promise<ScratchDatabase> {
   await migrateDatabase(url.toString());
   return {
     url: url.toString(),
-    async drop() {
-      const admin = new URL(url);
-      admin.pathname = '/postgres';
-      const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-      try {
-        await sql.unsafe(`drop database if exists "${url.pathname.slice(1)}" with (force)`);
-      } finally {
-        await sql.end({ timeout: 5 });
-      }
-    },
+    drop: () => dropDatabase(url.toString()),
   };
 }
