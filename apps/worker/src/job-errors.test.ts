@@ -6,7 +6,7 @@ import { CalendlyUnavailableError } from '@calhook/connections';
 import { PermanentJobError } from '@calhook/queue';
 import { ReauthRequiredError, TokenRefreshError } from '@calhook/tokens';
 import { describe, expect, it } from 'vitest';
-import { classifyJobError } from './job-errors.ts';
+import { classifyJobError, LOST_CONNECTION_WAIT_MS } from './job-errors.ts';
 
 const calendly = (
   kind: CalendlyError['kind'],
@@ -45,6 +45,28 @@ describe('classifyJobError', () => {
       new Error('connection terminated'),
     ]) {
       expect(classifyJobError(error).action).toBe('retry');
+    }
+  });
+
+  it('waits briefly, unspent, when Postgres drops the connection under the job', () => {
+    // As drizzle reports it: its own error, with postgres.js's as the cause.
+    const wrapped = (code: string) =>
+      new Error('Failed query: insert into …', {
+        cause: Object.assign(new Error('terminating connection'), { code }),
+      });
+    for (const code of ['57P01', '57P02', '08006', 'CONNECTION_CLOSED', 'ECONNRESET']) {
+      const failure = classifyJobError(wrapped(code));
+      expect(failure).toMatchObject({
+        action: 'delay',
+        reason: `Postgres connection lost (${code})`,
+      });
+      if (failure.action !== 'delay') continue;
+      expect(failure.delayMs).toBeGreaterThanOrEqual(LOST_CONNECTION_WAIT_MS);
+      expect(failure.delayMs).toBeLessThan(2 * LOST_CONNECTION_WAIT_MS);
+    }
+    // A query Postgres refused is the job's own trouble: it spends attempts as before.
+    for (const code of ['23505', '40001', '57014']) {
+      expect(classifyJobError(wrapped(code)).action).toBe('retry');
     }
   });
 
