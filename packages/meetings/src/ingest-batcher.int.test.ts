@@ -2,11 +2,17 @@
 // its own outcome, and one delivery the database refuses is recorded as invalid on its own.
 import { randomBytes } from 'node:crypto';
 import { createDatabase, type DatabaseHandle, eventInbox } from '@calhook/db';
-import { testDatabase, uniqueId } from '@calhook/testing';
+import { testDatabase, testUrls, uniqueId } from '@calhook/testing';
+import { deliveryContentHash } from '@calhook/webhooks';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createConnection, inviteeDelivery, snapshot } from '../test/fixtures.ts';
-import { type BatchSummary, createIngestBatcher } from './ingest-batcher.ts';
+import { lockByHashes } from './inbox-store.ts';
+import {
+  type BatchSummary,
+  createIngestBatcher,
+  IngestBatchDeadlineError,
+} from './ingest-batcher.ts';
 import { isolatable } from './pg-errors.ts';
 
 let handle: DatabaseHandle;
@@ -132,6 +138,58 @@ it('fails a whole batch at once when the database cannot be reached, without ret
   } finally {
     await unreachable.close();
   }
+});
+
+it('fails a batch that does not settle by its deadline, and goes on with the next one', async () => {
+  const connection = await createConnection(handle.db);
+  const summaries: BatchSummary[] = [];
+  const batcher = createIngestBatcher(
+    handle.db,
+    { now },
+    { deadlineMs: 500, maxInFlight: 1, onBatch: (s) => summaries.push(s) },
+  );
+  const createdBy = connection.calendlyUserUri ?? '';
+  const delivery = (body: string) => ({
+    hookId: 'h',
+    connectionId: connection.id,
+    body,
+    receivedAt: new Date(),
+  });
+  const held = inviteeDelivery({ createdBy });
+  expect((await batcher.ingest(delivery(held))).outcome).toBe('applied');
+
+  // Another session holds the delivery's inbox row: the batch that takes it again waits.
+  const blocker = createDatabase(testUrls().databaseUrl, { max: 1 });
+  let release = () => {};
+  let locked = () => {};
+  const isLocked = new Promise<void>((resolve) => {
+    locked = resolve;
+  });
+  const holding = blocker.db.transaction(async (tx) => {
+    await lockByHashes(tx, [deliveryContentHash(connection.id, held)]);
+    locked();
+    await new Promise<void>((resolve) => {
+      release = resolve;
+    });
+  });
+  try {
+    await isLocked;
+    const stuck = batcher.ingest(delivery(held)).then(
+      () => 'settled',
+      (error: unknown) => error,
+    );
+    expect(await stuck).toBeInstanceOf(IngestBatchDeadlineError);
+    expect(summaries.at(-1)).toMatchObject({ size: 1, expired: true, outcomes: { failed: 1 } });
+    // Its place is free (one batch at a time here): the next delivery is applied meanwhile.
+    const next = await batcher.ingest(delivery(inviteeDelivery({ createdBy })));
+    expect(next.outcome).toBe('applied');
+  } finally {
+    release();
+    await holding;
+    await blocker.close();
+  }
+  // The expired batch went on once the row was free; the retried delivery is a duplicate.
+  expect((await batcher.ingest(delivery(held))).outcome).toBe('duplicate');
 });
 
 it('retries singly only for errors about the data', () => {

@@ -23,8 +23,26 @@ export interface IngestBatcherOptions {
   maxBatch?: number;
   /** Batches running at once (each holds one pooled connection). */
   maxInFlight?: number;
+  /**
+   * A batch not settled after this long fails the deliveries it has not settled yet, and frees
+   * its place: their jobs retry (ingest is idempotent, so a batch that still commits later
+   * only turns the retries into duplicates). A driver call that never settles (seen when
+   * Postgres backends are terminated again and again) must not hold jobs active forever.
+   */
+  deadlineMs?: number;
   /** Told about each batch once it settled, for metrics and logs. */
   onBatch?: (summary: BatchSummary) => void;
+}
+
+/** The default `deadlineMs`: far beyond any healthy batch (milliseconds to a few seconds). */
+export const INGEST_BATCH_DEADLINE_MS = 60_000;
+
+/** A batch ran past its deadline; its deliveries' jobs retry. */
+export class IngestBatchDeadlineError extends Error {
+  override name = 'IngestBatchDeadlineError';
+  constructor(ms: number) {
+    super(`the ingest batch did not settle within ${ms} ms; its deliveries are retried`);
+  }
 }
 
 export interface BatchSummary {
@@ -34,6 +52,8 @@ export interface BatchSummary {
   outcomes: Partial<Record<IngestResult['outcome'] | 'failed', number>>;
   /** The batch failed as a whole and its deliveries were retried one by one. */
   split: boolean;
+  /** The batch ran past its deadline (see `deadlineMs`). */
+  expired?: boolean;
 }
 
 export interface IngestBatcher {
@@ -47,6 +67,8 @@ interface Pending {
   trace: TraceContext | undefined;
   resolve: (result: IngestResult) => void;
   reject: (error: unknown) => void;
+  /** Settled already (by the batch, or by its deadline). */
+  settled: boolean;
 }
 
 export function createIngestBatcher(
@@ -56,6 +78,7 @@ export function createIngestBatcher(
 ): IngestBatcher {
   const maxBatch = options.maxBatch ?? 200;
   const maxInFlight = options.maxInFlight ?? 2;
+  const deadlineMs = options.deadlineMs ?? INGEST_BATCH_DEADLINE_MS;
   const waiting: Pending[] = [];
   let inFlight = 0;
   let scheduled = false;
@@ -99,13 +122,48 @@ export function createIngestBatcher(
       summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
     };
     const settle = (p: Pending, result: IngestResult) => {
+      if (p.settled) return;
+      p.settled = true;
       count(result.outcome);
       p.resolve(result);
     };
     const fail = (p: Pending, error: unknown) => {
+      if (p.settled) return;
+      p.settled = true;
       count('failed');
       p.reject(error);
     };
+    // Reported once: when the batch settles (in the same turn as its deliveries, so a caller
+    // sees the summary by the time its delivery's answer arrives) or at its deadline.
+    let reported = false;
+    const report = () => {
+      if (reported) return;
+      reported = true;
+      clearTimeout(timer);
+      summary.ms = Math.round(performance.now() - started);
+      options.onBatch?.(summary);
+    };
+    let expire = () => {};
+    const expired = new Promise<void>((resolve) => {
+      expire = resolve;
+    });
+    const timer = setTimeout(() => {
+      summary.expired = true;
+      const error = new IngestBatchDeadlineError(deadlineMs);
+      for (const p of batch) fail(p, error);
+      report();
+      expire();
+    }, deadlineMs);
+    await Promise.race([apply(batch, summary, settle, fail, report), expired]);
+  }
+
+  async function apply(
+    batch: Pending[],
+    summary: BatchSummary,
+    settle: (p: Pending, result: IngestResult) => void,
+    fail: (p: Pending, error: unknown) => void,
+    report: () => void,
+  ) {
     try {
       const results = await ingestDeliveries(
         db,
@@ -132,14 +190,13 @@ export function createIngestBatcher(
         }
       }
     }
-    summary.ms = Math.round(performance.now() - started);
-    options.onBatch?.(summary);
+    report();
   }
 
   return {
     ingest(delivery) {
       return new Promise<IngestResult>((resolve, reject) => {
-        waiting.push({ delivery, trace: currentTraceContext(), resolve, reject });
+        waiting.push({ delivery, trace: currentTraceContext(), resolve, reject, settled: false });
         schedule();
       });
     },

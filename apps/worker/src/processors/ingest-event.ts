@@ -32,7 +32,14 @@ export function ingestProcessors(deps: {
       onBatch(summary) {
         // One line per batch, not per job: at thousands of deliveries a second the per-job
         // line is debug (job catalog), and failures still log per job below and in dispatch.
-        deps.logger?.info({ job: 'ingest', ...summary }, 'ingest batch done');
+        if (summary.expired) {
+          deps.logger?.error(
+            { job: 'ingest', ...summary },
+            'ingest batch past its deadline: its deliveries are retried',
+          );
+        } else {
+          deps.logger?.info({ job: 'ingest', ...summary }, 'ingest batch done');
+        }
         deps.onIngestBatch?.(summary);
       },
     },
