@@ -297,10 +297,47 @@ async function measureSize(size: number) {
       ...logFile('api'),
     });
 
+    /**
+     * The worker's own count and seconds of `reconcile-connection` runs by outcome (its
+     * /metrics), so a cycle's figures say where its time went: runs in flight × seconds a run.
+     */
+    const reconcileRuns = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${PORTS.worker}/metrics`)).text();
+      const runs: Record<string, { count: number; seconds: number }> = {};
+      for (const line of text.split('\n')) {
+        const m = line.match(
+          /^calhook_job_duration_seconds_(count|sum)\{job="reconcile-connection",outcome="(\w+)"\} (\S+)$/,
+        );
+        if (!m) continue;
+        const entry = (runs[m[2] as string] ??= { count: 0, seconds: 0 });
+        if (m[1] === 'count') entry.count = Number(m[3]);
+        else entry.seconds = Number(m[3]);
+      }
+      return runs;
+    };
+    const runsSince = async (
+      before: Awaited<ReturnType<typeof reconcileRuns>>,
+      seconds: number,
+    ) => {
+      const after = await reconcileRuns();
+      const summary: Record<string, string> = {};
+      for (const [outcome, { count, seconds: total }] of Object.entries(after)) {
+        const n = count - (before[outcome]?.count ?? 0);
+        const s = total - (before[outcome]?.seconds ?? 0);
+        if (n > 0) summary[outcome] = `${n} runs, mean ${Math.round((s / n) * 1000)} ms`;
+      }
+      const busy = Object.entries(after).reduce(
+        (sum, [o, { seconds: total }]) => sum + total - (before[o]?.seconds ?? 0),
+        0,
+      );
+      return { ...summary, 'runs in flight (mean)': round1(busy / seconds) };
+    };
+
     /** One cycle: every active connection reconciled since it began, the queue idle. */
     const cycle = async (label: string) => {
       const since = new Date();
       const started = performance.now();
+      const runsBefore = await reconcileRuns();
       await queues.enqueue('reconcile-all', {});
       for (;;) {
         await sleep(1_000);
@@ -321,6 +358,9 @@ async function measureSize(size: number) {
       }
       const seconds = (performance.now() - started) / 1000;
       const failed = (await reconcileQueue.getJobCounts('failed')).failed ?? 0;
+      console.log(
+        JSON.stringify({ size, cycle: label, ...(await runsSince(runsBefore, seconds)) }),
+      );
       return { seconds, failed };
     };
 
