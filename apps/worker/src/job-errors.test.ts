@@ -64,6 +64,15 @@ describe('classifyJobError', () => {
       expect(failure.delayMs).toBeGreaterThanOrEqual(LOST_CONNECTION_WAIT_MS);
       expect(failure.delayMs).toBeLessThan(2 * LOST_CONNECTION_WAIT_MS);
     }
+    // Calendly's own network failure keeps its classification, whatever socket code it wraps.
+    const reset = new CalendlyError({
+      kind: 'network',
+      method: 'GET',
+      path: '/x',
+      message: 'socket hang up',
+      cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+    });
+    expect(classifyJobError(reset)).toEqual({ action: 'retry', reason: 'Calendly network' });
     // A query Postgres refused is the job's own trouble: it spends attempts as before.
     for (const code of ['23505', '40001', '57014']) {
       expect(classifyJobError(wrapped(code)).action).toBe('retry');

@@ -24,14 +24,6 @@ export const LOST_CONNECTION_WAIT_MS = 1_000;
  * next try out by minutes (ingest backs off exponentially) and, in the end, fail it for good.
  */
 export function classifyJobError(error: unknown): JobFailure {
-  const pgCode = pgErrorCode(error);
-  if (pgCode !== undefined && isLostConnection(pgCode)) {
-    return {
-      action: 'delay',
-      delayMs: LOST_CONNECTION_WAIT_MS + Math.floor(Math.random() * LOST_CONNECTION_WAIT_MS),
-      reason: `Postgres connection lost (${pgCode})`,
-    };
-  }
   // One app webhook endpoint holds its share of this worker's deliveries: wait, unspent.
   if (error instanceof EndpointBusyError) {
     return { action: 'delay', delayMs: error.delayMs, reason: error.message, routine: true };
@@ -73,6 +65,15 @@ export function classifyJobError(error: unknown): JobFailure {
   }
   if (error instanceof ReauthRequiredError) {
     return { action: 'fail', reason: `the user must reconnect (${error.reason})` };
+  }
+  // Last, so that Calendly's errors (whose causes carry socket codes too) are judged above.
+  const pgCode = pgErrorCode(error);
+  if (pgCode !== undefined && isLostConnection(pgCode)) {
+    return {
+      action: 'delay',
+      delayMs: LOST_CONNECTION_WAIT_MS + Math.floor(Math.random() * LOST_CONNECTION_WAIT_MS),
+      reason: `Postgres connection lost (${pgCode})`,
+    };
   }
   return defaultClassification(error);
 }
