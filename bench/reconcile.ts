@@ -309,7 +309,9 @@ async function measureSize(size: number) {
           /^calhook_job_duration_seconds_(count|sum)\{job="reconcile-connection",outcome="(\w+)"\} (\S+)$/,
         );
         if (!m) continue;
-        const entry = (runs[m[2] as string] ??= { count: 0, seconds: 0 });
+        const outcome = m[2] as string;
+        const entry = runs[outcome] ?? { count: 0, seconds: 0 };
+        runs[outcome] = entry;
         if (m[1] === 'count') entry.count = Number(m[3]);
         else entry.seconds = Number(m[3]);
       }
