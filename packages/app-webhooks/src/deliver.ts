@@ -108,38 +108,34 @@ function createShares(limit: number) {
   const waiting = new Map<string, (() => void)[]>();
   return {
     /**
-     * A place, however long that takes, in turn; or false at once when `maxWaiting` already
-     * wait for one of the key's places.
+     * One of the key's places: at once when one is free, else in turn after those already
+     * waiting. False at once when `maxWaiting` already wait, or when none came within `waitMs`.
      */
-    async wait(key: string, maxWaiting = Number.POSITIVE_INFINITY): Promise<boolean> {
+    acquire(
+      key: string,
+      { waitMs = Number.POSITIVE_INFINITY, maxWaiting = Number.POSITIVE_INFINITY } = {},
+    ): Promise<boolean> {
       const count = held.get(key) ?? 0;
       if (count < limit) {
         held.set(key, count + 1);
-        return true;
+        return Promise.resolve(true);
       }
       const queue = waiting.get(key) ?? [];
-      if (queue.length >= maxWaiting) return false;
+      if (queue.length >= maxWaiting) return Promise.resolve(false);
       waiting.set(key, queue);
-      return new Promise<boolean>((resolve) => queue.push(() => resolve(true)));
-    },
-    async acquire(key: string): Promise<boolean> {
-      const count = held.get(key) ?? 0;
-      if (count < limit) {
-        held.set(key, count + 1);
-        return true;
-      }
       return new Promise<boolean>((resolve) => {
-        const queue = waiting.get(key) ?? [];
-        waiting.set(key, queue);
+        let timer: NodeJS.Timeout | undefined;
         const granted = () => {
           clearTimeout(timer);
           resolve(true);
         };
-        const timer = setTimeout(() => {
-          const at = queue.indexOf(granted);
-          if (at >= 0) queue.splice(at, 1);
-          resolve(false);
-        }, SHARE_WAIT_MS);
+        if (Number.isFinite(waitMs)) {
+          timer = setTimeout(() => {
+            const at = queue.indexOf(granted);
+            if (at >= 0) queue.splice(at, 1);
+            resolve(false);
+          }, waitMs);
+        }
         queue.push(granted);
       });
     },
@@ -296,7 +292,7 @@ export function createDeliverer(deps: DeliveryDeps) {
     const changes = span
       .map(changeRepo.toChange)
       .filter((change) => subscribes(signing.endpoint.types, change.type));
-    if (!(await runs.wait(endpointId, RUNS_WAITING_PER_ENDPOINT))) {
+    if (!(await runs.acquire(endpointId, { maxWaiting: RUNS_WAITING_PER_ENDPOINT }))) {
       throw new EndpointBusyError(100 + Math.floor(Math.random() * 400));
     }
     try {
@@ -307,7 +303,7 @@ export function createDeliverer(deps: DeliveryDeps) {
       await Promise.all(
         Array.from({ length: lanes }, async () => {
           for (let i = next++; i < changes.length && !gone; i = next++) {
-            await shares.wait(endpointId);
+            await shares.acquire(endpointId);
             try {
               // Read again (at most ENDPOINT_CACHE_MS old): a run that waited for its share
               // sends nothing to an endpoint deleted or disabled meanwhile.
@@ -363,7 +359,7 @@ export function createDeliverer(deps: DeliveryDeps) {
     if (signing.endpoint.status === 'disabled') {
       return { delivered: false, skipped: 'endpoint_disabled' };
     }
-    if (!(await shares.acquire(endpointId))) {
+    if (!(await shares.acquire(endpointId, { waitMs: SHARE_WAIT_MS }))) {
       throw new EndpointBusyError(250 + Math.floor(Math.random() * 750));
     }
     try {
