@@ -136,6 +136,7 @@ export function createIngestBatcher(
     // Reported once: when the batch settles (in the same turn as its deliveries, so a caller
     // sees the summary by the time its delivery's answer arrives) or at its deadline.
     let reported = false;
+    let timer: NodeJS.Timeout | undefined;
     const report = () => {
       if (reported) return;
       reported = true;
@@ -143,54 +144,46 @@ export function createIngestBatcher(
       summary.ms = Math.round(performance.now() - started);
       options.onBatch?.(summary);
     };
-    let expire = () => {};
     const expired = new Promise<void>((resolve) => {
-      expire = resolve;
-    });
-    const timer = setTimeout(() => {
-      summary.expired = true;
-      const error = new IngestBatchDeadlineError(deadlineMs);
-      for (const p of batch) fail(p, error);
-      report();
-      expire();
-    }, deadlineMs);
-    await Promise.race([apply(batch, summary, settle, fail, report), expired]);
-  }
-
-  async function apply(
-    batch: Pending[],
-    summary: BatchSummary,
-    settle: (p: Pending, result: IngestResult) => void,
-    fail: (p: Pending, error: unknown) => void,
-    report: () => void,
-  ) {
-    try {
-      const results = await ingestDeliveries(
-        db,
-        batch.map((p) => p.delivery),
-        deps,
-      );
-      for (const [i, p] of batch.entries()) {
-        const result = results[i];
-        if (result) settle(p, result);
-        else fail(p, new Error('batch returned no result for the delivery'));
-      }
-    } catch (error) {
-      if (batch.length === 1 || !isolatable(error)) {
+      timer = setTimeout(() => {
+        summary.expired = true;
+        const error = new IngestBatchDeadlineError(deadlineMs);
         for (const p of batch) fail(p, error);
-      } else {
-        // Postgres refused something in the batch: one delivery it refuses must not fail the
-        // others, so each goes again alone and settles only its own job.
-        summary.split = true;
-        for (const p of batch) {
-          await ingestDelivery(db, p.delivery, deps).then(
-            (result) => settle(p, result),
-            (e: unknown) => fail(p, e),
-          );
+        report();
+        resolve();
+      }, deadlineMs);
+    });
+    await Promise.race([apply(), expired]);
+
+    async function apply() {
+      try {
+        const results = await ingestDeliveries(
+          db,
+          batch.map((p) => p.delivery),
+          deps,
+        );
+        for (const [i, p] of batch.entries()) {
+          const result = results[i];
+          if (result) settle(p, result);
+          else fail(p, new Error('batch returned no result for the delivery'));
+        }
+      } catch (error) {
+        if (batch.length === 1 || !isolatable(error)) {
+          for (const p of batch) fail(p, error);
+        } else {
+          // Postgres refused something in the batch: one delivery it refuses must not fail the
+          // others, so each goes again alone and settles only its own job.
+          summary.split = true;
+          for (const p of batch) {
+            await ingestDelivery(db, p.delivery, deps).then(
+              (result) => settle(p, result),
+              (e: unknown) => fail(p, e),
+            );
+          }
         }
       }
+      report();
     }
-    report();
   }
 
   return {
