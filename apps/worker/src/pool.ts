@@ -57,8 +57,6 @@ export function createWorkerPool(input: {
    * of its own keeps reconcile's many short statements from queueing ahead of ingest.
    */
   connectionsDb?: Database;
-  /** Connections of the per-user lock pool (see buildConnectionServices). */
-  lockPoolSize?: number;
 }): WorkerPool {
   const { config, db, queues, logger, metrics } = input;
   const endpointClient = createEndpointClient({
@@ -77,7 +75,6 @@ export function createWorkerPool(input: {
     db: input.connectionsDb ?? db,
     queues,
     logger,
-    lockPoolSize: input.lockPoolSize,
     // A reconcile run that meets a rate limit is delayed by the job (its slot goes to another
     // user's run) rather than sleeping in the call; short waits are still waited out.
     rateLimitWaitMs: 2_000,

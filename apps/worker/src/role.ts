@@ -83,8 +83,6 @@ export async function startWorker(
       webhooks: 100,
     },
     connectionsDb: connectionsDatabase.db,
-    // Repairs hold a user's lock while Calendly answers; one in eight runs may hold one.
-    lockPoolSize: Math.max(4, Math.ceil(config.reconcileConcurrency / 8)),
     retiredShards,
     ...(options.appWebhookClock ? { appWebhookClock: options.appWebhookClock } : {}),
   });

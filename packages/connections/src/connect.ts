@@ -46,7 +46,7 @@ export async function connect(
   userId: string,
   input: ConnectInput,
 ): Promise<{ connection: ConnectionView; created: boolean }> {
-  return withUserLock(deps.locks, userId, async () => {
+  return withUserLock(deps, userId, async () => {
     const existing = await connectionRepo.findByUser(deps.db, userId);
     const fresh = input.kind === 'reconnect' ? null : await credentialsFor(deps, input);
     let connectionId: string;

@@ -25,8 +25,6 @@ export interface ReconcileObserver {
 /** What the connection workflows (connect, disconnect, reconcile) are built from. */
 export interface ConnectionDeps {
   db: Database;
-  /** A small pool that only holds per-user advisory locks (see user-lock.ts). */
-  locks: Database;
   sealer: Sealer;
   calendly: CalendlyClient;
   tokens: TokenService;

@@ -13,7 +13,7 @@ export async function disconnect(
   deps: ConnectionDeps,
   userId: string,
 ): Promise<{ found: boolean; remoteCleanupPending: boolean }> {
-  return withUserLock(deps.locks, userId, async () => {
+  return withUserLock(deps, userId, async () => {
     const existing = await connectionRepo.findByUser(deps.db, userId);
     if (!existing) return { found: false, remoteCleanupPending: false };
     if (existing.status === 'disconnected' && !existing.accessTokenEnc) {

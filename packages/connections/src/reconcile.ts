@@ -88,7 +88,7 @@ export async function reconcile(
     // Anything to repair is redone under the user's lock, from a fresh listing.
     const subscription =
       (await checkSubscription(deps, row)) ??
-      (await withUserLock(deps.locks, row.userId, () => syncSubscription(deps, connectionId)));
+      (await withUserLock(deps, row.userId, () => syncSubscription(deps, connectionId)));
     deps.observer?.subscriptions?.('created', subscription.created.length);
     deps.observer?.subscriptions?.('deleted', subscription.deleted.length);
     deps.observer?.subscriptions?.('kept', subscription.kept.length);

@@ -2,13 +2,7 @@ import { createHash } from 'node:crypto';
 import { type CalendlyClient, createCalendlyClient } from '@calhook/calendly';
 import type { Config } from '@calhook/config';
 import { createSealer, type Sealer } from '@calhook/crypto';
-import {
-  type ConnectionView,
-  connectionRepo,
-  connectionViewOf,
-  createDatabase,
-  type Database,
-} from '@calhook/db';
+import { type ConnectionView, connectionRepo, connectionViewOf, type Database } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
 import type { Queues } from '@calhook/queue';
 import { createTokenService, type TokenService } from '@calhook/tokens';
@@ -68,7 +62,7 @@ export function bindConnections(deps: ConnectionDeps): Connections {
     async ensureSubscription(connectionId) {
       const row = await connectionRepo.findById(deps.db, connectionId);
       if (!row) throw new Error(`connection ${connectionId} does not exist`);
-      return withUserLock(deps.locks, row.userId, () => syncSubscription(deps, connectionId));
+      return withUserLock(deps, row.userId, () => syncSubscription(deps, connectionId));
     },
   };
 }
@@ -92,11 +86,6 @@ export function buildConnectionServices(input: {
   observer?: ReconcileObserver;
   /** Hook id minting; tests pass one to provoke a 409 on a known URL. */
   newHookId?: () => string;
-  /**
-   * Connections of the per-user lock pool: how many repairs (runs that change subscriptions)
-   * may hold a user's lock at once. 4 by default; the worker sizes it for its reconcile runs.
-   */
-  lockPoolSize?: number;
   /**
    * A 429 (or a user's spent window) asking for a longer wait than this is not waited out in
    * the call but surfaced, so a job is delayed instead of holding its slot (the Calendly
@@ -123,14 +112,8 @@ export function buildConnectionServices(input: {
     logger: logger.child({ component: 'tokens' }),
     onRefresh: input.onRefresh,
   });
-  // Per-user locks are held on a pool of their own (see user-lock.ts).
-  const locks = createDatabase(config.databaseUrl, {
-    max: input.lockPoolSize ?? 4,
-    applicationName: 'calhook-locks',
-  });
   const connections = bindConnections({
     db,
-    locks: locks.db,
     sealer,
     calendly,
     tokens,
@@ -164,7 +147,6 @@ export function buildConnectionServices(input: {
     oauth,
     async close() {
       await calendly.close();
-      await locks.close();
     },
   };
 }

@@ -9,7 +9,7 @@ import type { ConnectionDeps } from './deps.ts';
 import { rethrowUnavailable } from './errors.ts';
 import { planSubscriptions, type SubscriptionPlan } from './subscription-plan.ts';
 
-type SyncDeps = Omit<ConnectionDeps, 'locks' | 'queues' | 'backfill'>;
+type SyncDeps = Omit<ConnectionDeps, 'queues' | 'backfill'>;
 
 /** The Calendly user and organization a connection subscribes for. */
 interface Target {

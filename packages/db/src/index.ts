@@ -15,6 +15,7 @@ export type { CalendlyIdentity, SealedTokens } from './repositories/connections.
 export * as connectionRepo from './repositories/connections.ts';
 export type { NewOauthAttempt, PendingCompletion } from './repositories/oauth-states.ts';
 export * as oauthStateRepo from './repositories/oauth-states.ts';
+export * as userLockRepo from './repositories/user-locks.ts';
 export type { NewDelivery } from './repositories/webhook-deliveries.ts';
 export * as deliveryRepo from './repositories/webhook-deliveries.ts';
 export type { NewEndpoint } from './repositories/webhook-endpoints.ts';

@@ -1,4 +1,4 @@
-import { changeRepo, type Database, deliveryRepo } from '@calhook/db';
+import { changeRepo, type Database, deliveryRepo, userLockRepo } from '@calhook/db';
 import type { Processor } from '@calhook/queue';
 
 /** Changes deleted per statement: a bounded transaction however far behind the pruning is. */
@@ -9,7 +9,8 @@ export const DELIVERY_LOG_RETENTION_MS = 14 * 86_400_000;
 
 /**
  * `prune-history`: drop changes older than the retention and app webhook delivery attempts
- * older than 14 days, oldest first, in bounded batches.
+ * older than 14 days, oldest first, in bounded batches; and user locks whose holder died more
+ * than a day ago (a lapsed lease is taken over anyway; this only keeps the table small).
  */
 export function pruneHistory(deps: {
   db: Database;
@@ -27,6 +28,10 @@ export function pruneHistory(deps: {
     for (let pruned = BATCH; pruned === BATCH; deliveries += pruned) {
       pruned = await deliveryRepo.pruneBefore(deps.db, logBefore, BATCH);
     }
-    return { changes, deliveries, before: before.toISOString() };
+    const lapsedLocks = await userLockRepo.pruneLapsed(
+      deps.db,
+      new Date(deps.now().getTime() - 86_400_000),
+    );
+    return { changes, deliveries, lapsedLocks, before: before.toISOString() };
   };
 }
