@@ -95,7 +95,7 @@ export async function checkSubscription(
   const target = targetOf(connection, connection.id);
   let subscriptions: WebhookSubscriptionResource[];
   try {
-    subscriptions = await list(deps, target);
+    subscriptions = await list(deps, target, connection);
   } catch (error) {
     if (error instanceof CalendlyError && error.kind === 'forbidden') return null;
     rethrowUnavailable(error);
@@ -150,13 +150,17 @@ function targetOf(connection: ConnectionRow | null, connectionId: string): Targe
   };
 }
 
-function list(deps: SyncDeps, target: Target) {
-  return deps.tokens.withAccessToken(target.connectionId, (token) =>
-    deps.calendly.listWebhookSubscriptions(token, {
-      organization: target.organization,
-      scope: 'user',
-      user: target.user,
-    }),
+/** `row`: the connection just read, whose token is used without reading it again. */
+function list(deps: SyncDeps, target: Target, row?: ConnectionRow) {
+  return deps.tokens.withAccessToken(
+    target.connectionId,
+    (token) =>
+      deps.calendly.listWebhookSubscriptions(token, {
+        organization: target.organization,
+        scope: 'user',
+        user: target.user,
+      }),
+    row,
   );
 }
 

@@ -82,9 +82,14 @@ export interface TokenService {
   getAccessToken(connectionId: string): Promise<string>;
   /**
    * Runs fn with a token; on a Calendly 401 refreshes once (skipped if someone else rotated
-   * since the token fn used) and runs fn once more.
+   * since the token fn used) and runs fn once more. `row`, the connection as the caller just
+   * read it, saves reading it again; a token rotated since is caught by the 401 path.
    */
-  withAccessToken<T>(connectionId: string, fn: (accessToken: string) => Promise<T>): Promise<T>;
+  withAccessToken<T>(
+    connectionId: string,
+    fn: (accessToken: string) => Promise<T>,
+    row?: ConnectionRow,
+  ): Promise<T>;
   /**
    * A refresh under single flight. `scheduled` acts only when due, `expired` only while the
    * token is not fresh, `unauthorized` and `keep_alive` always. Reschedules after a refresh.
@@ -480,8 +485,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   }
 
   /** A usable token and its version: the stored one while fresh, else a refreshed one. */
-  async function currentToken(connectionId: string): Promise<CurrentToken> {
-    const row = await readRow(db, connectionId);
+  async function currentToken(connectionId: string, known?: TokenRow): Promise<CurrentToken> {
+    const row = known ?? (await readRow(db, connectionId));
     const blocked = unusable(connectionId, row);
     if (blocked || !row) throw blocked;
     if (!row.refreshTokenEnc || isFresh(row.tokenExpiresAt)) return currentOf(row) as CurrentToken;
@@ -528,8 +533,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       return (await currentToken(connectionId)).accessToken;
     },
 
-    async withAccessToken(connectionId, fn) {
-      const first = await currentToken(connectionId);
+    async withAccessToken(connectionId, fn, row) {
+      const first = await currentToken(connectionId, row);
       try {
         return await fn(first.accessToken);
       } catch (error) {
