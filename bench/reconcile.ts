@@ -335,14 +335,44 @@ async function measureSize(size: number) {
       return { ...summary, 'runs in flight (mean)': round1(busy / seconds) };
     };
 
+    const workerMetrics = async () =>
+      (await fetch(`http://127.0.0.1:${PORTS.worker}/metrics`)).text();
+    /** The worker's ingest lag histogram (receipt to stored): cumulative count per bucket. */
+    const ingestLag = async () => {
+      const buckets = new Map<string, number>();
+      for (const m of (await workerMetrics()).matchAll(
+        /^calhook_ingest_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm,
+      )) {
+        buckets.set(m[1] as string, Number(m[2]));
+      }
+      return buckets;
+    };
+    /** The bucket bounds holding the 50th and 99th percentile of the lag since `before`. */
+    const ingestLagSince = async (before: Map<string, number>) => {
+      const after = await ingestLag();
+      const total = (after.get('+Inf') ?? 0) - (before.get('+Inf') ?? 0);
+      const bound = (q: number) => {
+        for (const [le, count] of after) {
+          if (count - (before.get(le) ?? 0) >= q * total)
+            return le === '+Inf' ? '> 60 s' : `<= ${le} s`;
+        }
+        return 'none';
+      };
+      return { 'worker ingest lag p50': bound(0.5), 'worker ingest lag p99': bound(0.99) };
+    };
+
     /** One cycle: every active connection reconciled since it began, the queue idle. */
     const cycle = async (label: string) => {
       const since = new Date();
       const started = performance.now();
       const runsBefore = await reconcileRuns();
       await queues.enqueue('reconcile-all', {});
+      // The worker's limit on scheduled runs, sampled each second (it shrinks while ingest lags).
+      const limits: number[] = [];
       for (;;) {
         await sleep(1_000);
+        const limit = (await workerMetrics()).match(/^calhook_background_runs_limit (\S+)$/m);
+        if (limit) limits.push(Number(limit[1]));
         const [row] = await sql<{ done: number }[]>`
           select count(*)::int as done from connections
           where status = 'active' and last_reconciled_at >= ${since.toISOString()}`;
@@ -361,7 +391,16 @@ async function measureSize(size: number) {
       const seconds = (performance.now() - started) / 1000;
       const failed = (await reconcileQueue.getJobCounts('failed')).failed ?? 0;
       console.log(
-        JSON.stringify({ size, cycle: label, ...(await runsSince(runsBefore, seconds)) }),
+        JSON.stringify({
+          size,
+          cycle: label,
+          ...(await runsSince(runsBefore, seconds)),
+          'run limit min/median/max': [
+            Math.min(...limits),
+            percentile(limits, 50),
+            Math.max(...limits),
+          ].join('/'),
+        }),
       );
       return { seconds, failed };
     };
@@ -378,8 +417,16 @@ async function measureSize(size: number) {
 
     // 1. Live deliveries alone, after a few seconds of the same to warm the roles up.
     await live(hooks, LIVE_RATE, Math.min(5, LIVE_S), 20_000_000);
+    const lagBefore = await ingestLag();
     const baseline = await live(hooks, LIVE_RATE, LIVE_S, 0);
-    console.log(JSON.stringify({ size, live: 'without reconcile', ...baseline }));
+    console.log(
+      JSON.stringify({
+        size,
+        live: 'without reconcile',
+        ...baseline,
+        ...(await ingestLagSince(lagBefore)),
+      }),
+    );
 
     // 2. A routine cycle, alone: its cost per connection. The deliveries of (1) are all
     // ingested first, so none of their work is counted here.
@@ -473,8 +520,12 @@ async function measureSize(size: number) {
     await control.latency({ latencyMs: 0 });
     await pool(victims, 20, (s) => control.deleteSubscription(s.uri));
     await control.latency({ latencyMs: LATENCY_MS });
+    const lagBeforeRepair = await ingestLag();
     const repairCycle = cycle('repair');
-    const during = await live(hooks, LIVE_RATE, LIVE_S, 10_000_000);
+    const during = {
+      ...(await live(hooks, LIVE_RATE, LIVE_S, 10_000_000)),
+      ...(await ingestLagSince(lagBeforeRepair)),
+    };
     const repair = await repairCycle;
     const after = (await control.subscriptions()).filter((s) => s.state === 'active').length;
     const rateLimited = Object.values(await control.requests()).reduce(

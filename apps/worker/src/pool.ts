@@ -9,7 +9,7 @@ import { createSealer } from '@calhook/crypto';
 import type { Database } from '@calhook/db';
 import { type Logger, type Metrics, tracingActive, withheldError } from '@calhook/observability';
 import {
-  createBusyGate,
+  createBackgroundGate,
   createWorkers,
   type QueueName,
   type Queues,
@@ -17,10 +17,7 @@ import {
   type Workers,
 } from '@calhook/queue';
 import { classifyJobError } from './job-errors.ts';
-import { buildProcessors } from './processors/index.ts';
-
-/** The event-loop share above which scheduled background runs wait to start. */
-const BACKGROUND_LOOP_SHARE = 0.75;
+import { buildProcessors, createLiveWatch } from './processors/index.ts';
 
 export interface WorkerPool {
   services: ConnectionServices;
@@ -86,10 +83,18 @@ export function createWorkerPool(input: {
         }
       : undefined,
   });
-  // Scheduled reconcile runs start only while the event loop was busy less than this share of
-  // the last quarter second: a burst of them (a whole cycle due at once) takes what the
-  // process has to spare, and the deliveries it ingests keep the rest.
-  const backgroundGate = createBusyGate({ threshold: BACKGROUND_LOOP_SHARE });
+  // Scheduled reconcile runs take places under a limit that follows how long this process's
+  // live deliveries take from receipt to stored: a whole cycle due at once takes what the
+  // machine has to spare, and the deliveries keep their latency.
+  const liveWatch = createLiveWatch((lagMs) => {
+    backgroundGate.observeLive(lagMs);
+    metrics?.ingestLag.observe(lagMs / 1000);
+  });
+  const backgroundGate = createBackgroundGate({
+    maxRuns: input.concurrency?.reconcile ?? config.reconcileConcurrency,
+    liveAge: () => liveWatch.oldestAgeMs(),
+    onLimit: metrics ? (limit) => metrics.backgroundRunsLimit.set(limit) : undefined,
+  });
   const workers = createWorkers({
     prefix: config.queuePrefix,
     shards: config.queueShards,
@@ -114,6 +119,7 @@ export function createWorkerPool(input: {
       changesRetentionMs: config.changesRetentionMs,
       logger,
       onIngestBatch: metrics ? (batch) => metrics.ingestBatchSize.observe(batch.size) : undefined,
+      liveWatch,
       backgroundGate,
     }),
   });

@@ -66,6 +66,10 @@ export interface Metrics {
   enqueueBatchSize: { observe(value: number): void };
   /** Worker (ingest): deliveries per database batch; how much concurrent load is coalesced. */
   ingestBatchSize: { observe(value: number): void };
+  /** Worker (ingest): seconds from the receiver taking a delivery to the worker storing it. */
+  ingestLag: { observe(seconds: number): void };
+  /** Worker: scheduled reconcile runs allowed at once now (shrinks while ingest slows down). */
+  backgroundRunsLimit: { set(runs: number): void };
   /** Worker: app webhook delivery attempts by outcome, lag, disabled endpoints, feed lag. */
   appWebhookDeliveries: LabeledCounter<{ outcome: AppWebhookOutcome }>;
   appWebhookDeliveryLag: { observe(seconds: number): void };
@@ -314,6 +318,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'calhook_ingest_batch_size',
       help: 'Deliveries the worker ingested per database transaction',
       buckets: [1, 2, 5, 10, 25, 50, 100, 200],
+      registers,
+    }),
+    ingestLag: new Histogram({
+      name: 'calhook_ingest_lag_seconds',
+      help: 'Time from the receiver taking a delivery to the worker storing it',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    backgroundRunsLimit: new Gauge({
+      name: 'calhook_background_runs_limit',
+      help: 'Scheduled reconcile runs the worker allows at once now; it shrinks while ingest lags',
       registers,
     }),
     appWebhookDeliveries,

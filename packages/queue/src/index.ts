@@ -1,4 +1,9 @@
-export { type BusyGate, type BusyGateOptions, createBusyGate } from './busy-gate.ts';
+export {
+  type BackgroundGate,
+  type BackgroundGateOptions,
+  createBackgroundGate,
+  LIVE_TARGET_MS,
+} from './background-gate.ts';
 export {
   APP_WEBHOOK_ATTEMPTS,
   APP_WEBHOOK_BACKOFF_MS,

@@ -3,17 +3,19 @@ import type { Connections } from '@calhook/connections';
 import type { Database } from '@calhook/db';
 import type { BatchSummary } from '@calhook/meetings';
 import type { Logger } from '@calhook/observability';
-import type { BusyGate, ProcessorMap, Queues } from '@calhook/queue';
+import type { BackgroundGate, ProcessorMap, Queues } from '@calhook/queue';
 import type { TokenService } from '@calhook/tokens';
 import { deliverWebhook, deliverWebhooks } from './deliver-webhook.ts';
 import { disconnectCleanup } from './disconnect-cleanup.ts';
-import { ingestProcessors } from './ingest-event.ts';
+import { ingestProcessors, type LiveWatch } from './ingest-event.ts';
 import { pruneHistory } from './prune-history.ts';
 import { reconcileAll } from './reconcile-all.ts';
 import { reconcileConnection } from './reconcile-connection.ts';
 import { reconcileSweep } from './reconcile-sweep.ts';
 import { refreshTokenProcessor } from './refresh-token.ts';
 import { replayWebhooks } from './replay-webhooks.ts';
+
+export { createLiveWatch, type LiveWatch } from './ingest-event.ts';
 
 export interface ProcessorDeps {
   db: Database;
@@ -27,8 +29,12 @@ export interface ProcessorDeps {
   deliver: Deliverer;
   logger?: Logger;
   onIngestBatch?: (summary: BatchSummary) => void;
-  /** Scheduled background work waits on it for room on the event loop (see busy-gate.ts). */
-  backgroundGate?: BusyGate;
+  /** Watches the live deliveries in hand and their lag (see ingest-event.ts). */
+  liveWatch?: LiveWatch;
+  /**
+   * Scheduled background work takes its places from it (see background-gate.ts).
+   */
+  backgroundGate?: BackgroundGate;
 }
 
 /** The worker's processor for every job in the catalog; a missing one is a compile error. */

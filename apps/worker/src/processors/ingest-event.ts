@@ -21,6 +21,8 @@ export function ingestProcessors(deps: {
   now: () => Date;
   logger?: Logger;
   onIngestBatch?: (summary: BatchSummary) => void;
+  /** Watches the deliveries in hand and their lag (metrics, the background gate). */
+  liveWatch?: LiveWatch;
 }): {
   'ingest-deliveries': Processor<'ingest-deliveries'>;
   'ingest-event': Processor<'ingest-event'>;
@@ -50,6 +52,18 @@ export function ingestProcessors(deps: {
     body: queued.body,
     receivedAt: new Date(queued.receivedAt),
   });
+  const ingest = async (delivery: Delivery) => {
+    const watch = deps.liveWatch;
+    if (!watch) return batcher.ingest(delivery);
+    watch.held.add(delivery);
+    try {
+      const result = await batcher.ingest(delivery);
+      watch.onStored(Date.now() - delivery.receivedAt.getTime());
+      return result;
+    } finally {
+      watch.held.delete(delivery);
+    }
+  };
   const reportNotApplied = (log: Logger, hookId: string, result: IngestResult) => {
     if (result.outcome === 'quarantined' || result.outcome === 'invalid') {
       log.warn({ hookId, outcome: result.outcome, detail: result.detail }, 'delivery not applied');
@@ -58,13 +72,13 @@ export function ingestProcessors(deps: {
 
   return {
     'ingest-event': async (payload, { log }) => {
-      const result = await batcher.ingest(toDelivery(payload));
+      const result = await ingest(toDelivery(payload));
       reportNotApplied(log, payload.hookId, result);
       return { outcome: result.outcome, inboxId: result.inboxId };
     },
     'ingest-deliveries': async (payload, { log }) => {
       const settled = await Promise.allSettled(
-        payload.deliveries.map((queued) => batcher.ingest(toDelivery(queued))),
+        payload.deliveries.map((queued) => ingest(toDelivery(queued))),
       );
       const outcomes: Partial<Record<IngestResult['outcome'], number>> = {};
       const failures: { index: number; reason: unknown }[] = [];
@@ -83,6 +97,28 @@ export function ingestProcessors(deps: {
         throw new DeliveriesFailed(failures.length, payload.deliveries.length, first);
       }
       return { deliveries: payload.deliveries.length, outcomes };
+    },
+  };
+}
+
+/** The live deliveries a worker holds, and how long each took from receipt to stored. */
+export interface LiveWatch {
+  held: Set<Delivery>;
+  onStored(lagMs: number): void;
+}
+
+export function createLiveWatch(onStored: (lagMs: number) => void): LiveWatch & {
+  /** How long the oldest delivery in hand has waited since receipt; 0 when none is held. */
+  oldestAgeMs(): number;
+} {
+  const held = new Set<Delivery>();
+  return {
+    held,
+    onStored,
+    oldestAgeMs() {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const delivery of held) oldest = Math.min(oldest, delivery.receivedAt.getTime());
+      return held.size === 0 ? 0 : Math.max(0, Date.now() - oldest);
     },
   };
 }
