@@ -297,12 +297,14 @@ async function measureSize(size: number) {
       ...logFile('api'),
     });
 
+    const workerMetrics = async () =>
+      (await fetch(`http://127.0.0.1:${PORTS.worker}/metrics`)).text();
     /**
      * The worker's own count and seconds of `reconcile-connection` runs by outcome (its
      * /metrics), so a cycle's figures say where its time went: runs in flight × seconds a run.
      */
     const reconcileRuns = async () => {
-      const text = await (await fetch(`http://127.0.0.1:${PORTS.worker}/metrics`)).text();
+      const text = await workerMetrics();
       const runs: Record<string, { count: number; seconds: number }> = {};
       for (const line of text.split('\n')) {
         const m = line.match(
@@ -335,8 +337,6 @@ async function measureSize(size: number) {
       return { ...summary, 'runs in flight (mean)': round1(busy / seconds) };
     };
 
-    const workerMetrics = async () =>
-      (await fetch(`http://127.0.0.1:${PORTS.worker}/metrics`)).text();
     /** The worker's ingest lag histogram (receipt to stored): cumulative count per bucket. */
     const ingestLag = async () => {
       const buckets = new Map<string, number>();

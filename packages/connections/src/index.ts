@@ -25,4 +25,3 @@ export {
   type Connections,
 } from './services.ts';
 export { planSubscriptions, type SubscriptionPlan } from './subscription-plan.ts';
-export { UserLockBusyError } from './user-lock.ts';

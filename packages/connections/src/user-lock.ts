@@ -3,7 +3,7 @@ import { type Database, userLockRepo } from '@calhook/db';
 import type { Logger } from '@calhook/observability';
 
 /** How long a lease lasts unless renewed: a holder that died frees the user after this. */
-export const USER_LOCK_LEASE_MS = 30_000;
+const USER_LOCK_LEASE_MS = 30_000;
 /** Looks again after this, growing to the last, while another holds the user. */
 const RETRY_MS = [20, 50, 100, 200, 400];
 

@@ -42,8 +42,9 @@ describe('reconcile-connection under the background gate', () => {
 });
 
 describe('createLiveWatch', () => {
-  it('reports the oldest delivery in hand, and 0 when none is held', () => {
-    const watch = createLiveWatch(() => {});
+  it('reports the oldest delivery in hand, 0 when none is held, and each one stored', async () => {
+    const lags: number[] = [];
+    const watch = createLiveWatch((ms) => lags.push(ms));
     expect(watch.oldestAgeMs()).toBe(0);
     const delivery = (ageMs: number) => ({
       hookId: 'h',
@@ -51,11 +52,19 @@ describe('createLiveWatch', () => {
       body: '{}',
       receivedAt: new Date(Date.now() - ageMs),
     });
-    watch.held.add(delivery(100));
-    watch.held.add(delivery(900));
+    let store: () => void = () => {};
+    const stored = new Promise<void>((resolve) => {
+      store = resolve;
+    });
+    const held = [delivery(100), delivery(900)].map((d) => watch.hold(d, () => stored));
     expect(watch.oldestAgeMs()).toBeGreaterThanOrEqual(900);
     expect(watch.oldestAgeMs()).toBeLessThan(1_900);
-    watch.held.clear();
+    store();
+    await Promise.all(held);
     expect(watch.oldestAgeMs()).toBe(0);
+    expect(lags.sort((a, b) => a - b)[1]).toBeGreaterThanOrEqual(900);
+    await expect(watch.hold(delivery(0), () => Promise.reject(new Error('no')))).rejects.toThrow();
+    expect(watch.oldestAgeMs()).toBe(0);
+    expect(lags).toHaveLength(2);
   });
 });

@@ -31,9 +31,7 @@ export interface ProcessorDeps {
   onIngestBatch?: (summary: BatchSummary) => void;
   /** Watches the live deliveries in hand and their lag (see ingest-event.ts). */
   liveWatch?: LiveWatch;
-  /**
-   * Scheduled background work takes its places from it (see background-gate.ts).
-   */
+  /** Scheduled background work takes its places from it (see background-gate.ts). */
   backgroundGate?: BackgroundGate;
 }
 

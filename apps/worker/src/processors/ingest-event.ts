@@ -52,18 +52,10 @@ export function ingestProcessors(deps: {
     body: queued.body,
     receivedAt: new Date(queued.receivedAt),
   });
-  const ingest = async (delivery: Delivery) => {
-    const watch = deps.liveWatch;
-    if (!watch) return batcher.ingest(delivery);
-    watch.held.add(delivery);
-    try {
-      const result = await batcher.ingest(delivery);
-      watch.onStored(Date.now() - delivery.receivedAt.getTime());
-      return result;
-    } finally {
-      watch.held.delete(delivery);
-    }
-  };
+  const ingest = (delivery: Delivery) =>
+    deps.liveWatch
+      ? deps.liveWatch.hold(delivery, () => batcher.ingest(delivery))
+      : batcher.ingest(delivery);
   const reportNotApplied = (log: Logger, hookId: string, result: IngestResult) => {
     if (result.outcome === 'quarantined' || result.outcome === 'invalid') {
       log.warn({ hookId, outcome: result.outcome, detail: result.detail }, 'delivery not applied');
@@ -103,18 +95,25 @@ export function ingestProcessors(deps: {
 
 /** The live deliveries a worker holds, and how long each took from receipt to stored. */
 export interface LiveWatch {
-  held: Set<Delivery>;
-  onStored(lagMs: number): void;
-}
-
-export function createLiveWatch(onStored: (lagMs: number) => void): LiveWatch & {
+  /** Holds the delivery while `store` runs; once stored, reports its lag from receipt. */
+  hold<T>(delivery: Delivery, store: () => Promise<T>): Promise<T>;
   /** How long the oldest delivery in hand has waited since receipt; 0 when none is held. */
   oldestAgeMs(): number;
-} {
+}
+
+export function createLiveWatch(onStored: (lagMs: number) => void): LiveWatch {
   const held = new Set<Delivery>();
   return {
-    held,
-    onStored,
+    async hold(delivery, store) {
+      held.add(delivery);
+      try {
+        const result = await store();
+        onStored(Date.now() - delivery.receivedAt.getTime());
+        return result;
+      } finally {
+        held.delete(delivery);
+      }
+    },
     oldestAgeMs() {
       let oldest = Number.POSITIVE_INFINITY;
       for (const delivery of held) oldest = Math.min(oldest, delivery.receivedAt.getTime());

@@ -4,6 +4,9 @@ import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Executor } from '../client.ts';
 import { userLocks } from '../schema/user-locks.ts';
 
+/** The end of a lease of `leaseMs` taken now, by Postgres's clock. */
+const leaseEnd = (leaseMs: number) => sql`now() + make_interval(secs => ${leaseMs / 1000})`;
+
 /** Takes the user's lease for `leaseMs` if it is free or lapsed; false while another holds it. */
 export async function tryAcquire(
   ex: Executor,
@@ -11,7 +14,7 @@ export async function tryAcquire(
   holder: string,
   leaseMs: number,
 ): Promise<boolean> {
-  const until = sql`now() + make_interval(secs => ${leaseMs / 1000})`;
+  const until = leaseEnd(leaseMs);
   const rows = await ex
     .insert(userLocks)
     .values({ userId, holder, expiresAt: until })
@@ -33,7 +36,7 @@ export async function renew(
 ): Promise<boolean> {
   const rows = await ex
     .update(userLocks)
-    .set({ expiresAt: sql`now() + make_interval(secs => ${leaseMs / 1000})` })
+    .set({ expiresAt: leaseEnd(leaseMs) })
     .where(and(eq(userLocks.userId, userId), eq(userLocks.holder, holder)))
     .returning({ holder: userLocks.holder });
   return rows.length > 0;
